@@ -1,0 +1,1 @@
+"""Task API: a layered FastAPI service template (routes -> services -> repositories -> db)."""

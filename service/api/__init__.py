@@ -1,0 +1,1 @@
+"""HTTP layer: routes, dependency providers, error mapping. Knows FastAPI; knows no SQL."""

@@ -1,0 +1,37 @@
+"""Process entry point (`service` script, `python -m service`): settings, logging, then uvicorn."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import uvicorn
+
+from service.log import configure_logging
+from service.main import create_app
+from service.settings import load_settings_or_exit
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal so the
+    # process dies of it (exit 143). A graceful stop asked for by the platform
+    # (docker stop, Kubernetes) is a success: exit 0 instead.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    settings = load_settings_or_exit()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    # Several workers need an import string so each process builds its own app.
+    app = create_app(settings) if settings.workers == 1 else "service.main:app"
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,  # keep the structlog configuration above
+        access_log=False,  # RequestContextMiddleware logs one access event per request
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )

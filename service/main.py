@@ -1,0 +1,75 @@
+"""Composition root: create_app(settings) builds and wires every object; `app` is built lazily on first access."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import structlog
+from fastapi import FastAPI
+
+from service.api.dependencies import Services
+from service.api.errors import register_error_handlers
+from service.api.routes import health, model_files, tasks
+from service.db import create_db_engine, create_schema
+from service.log import configure_logging
+from service.middleware import RequestContextMiddleware
+from service.repositories.database import SqlDatabaseProbe
+from service.repositories.model_files import ModelDirectory
+from service.repositories.tasks import SqlTaskRepository
+from service.services.health import ReadinessService
+from service.services.model_files import ModelFileService
+from service.services.tasks import TaskService
+from service.settings import Settings, load_settings_or_exit
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. With no settings, read them from the environment (uvicorn --factory)."""
+    if settings is None:
+        settings = load_settings_or_exit()
+    engine = create_db_engine(settings)
+    models = ModelDirectory(settings.models_dir)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in this pool; it matches the connection pool size.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        await anyio.to_thread.run_sync(create_schema, engine)
+        log.info("startup_complete", database=engine.url.get_backend_name(), models_dir=str(settings.models_dir))
+        try:
+            yield
+        finally:
+            engine.dispose()
+            log.info("shutdown_complete")
+
+    app = FastAPI(
+        title="Task API",
+        version="0.1.0",
+        description="A layered FastAPI service template: tasks in SQL, model files read-only.",
+        lifespan=lifespan,
+    )
+    app.state.services = Services(
+        tasks=TaskService(SqlTaskRepository(engine)),
+        model_files=ModelFileService(models),
+        readiness=ReadinessService(SqlDatabaseProbe(engine), models),
+    )
+    register_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (health, tasks, model_files):
+        app.include_router(module.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn service.main:app` looks the attribute up; build it then, not at
+    # import, so importing this module never reads the environment.
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    settings = load_settings_or_exit()
+    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    application = create_app(settings)
+    globals()["app"] = application
+    return application

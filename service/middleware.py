@@ -1,0 +1,72 @@
+"""Request context middleware (pure ASGI): request id, access log, last-resort 500."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+
+access_log = structlog.get_logger("service.access")
+error_log = structlog.get_logger("service.errors")
+
+
+class RequestContextMiddleware:
+    """Tags every request with an id, logs one access event, and turns escaped exceptions into a JSON 500.
+
+    Pure ASGI rather than BaseHTTPMiddleware: the latter costs about 60% of
+    hello-world throughput. Handling the exception here (instead of Starlette's
+    ServerErrorMiddleware, which re-raises) gives exactly one error log event.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id(scope)
+        started = time.perf_counter()
+        status_code = 500
+        response_started = False
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status_code, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_code = message["status"]
+                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            except Exception:
+                error_log.exception("unhandled_exception", method=scope["method"], path=scope["path"])
+                if not response_started:
+                    response = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+                    await response(scope, receive, send_with_request_id)
+            finally:
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status_code,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
+            return str(value.decode("ascii"))
+    return uuid.uuid4().hex

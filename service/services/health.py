@@ -1,0 +1,48 @@
+"""Readiness: can this instance serve traffic (database answers, models directory readable)?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from service.domain.errors import ModelStoreUnavailable, StorageUnavailable
+from service.services.model_files import ModelStore
+
+OK = "ok"
+
+
+class DatabaseProbe(Protocol):
+    def ping(self) -> None:
+        """Raise StorageUnavailable when the database does not answer."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: dict[str, str]
+
+    @property
+    def ready(self) -> bool:
+        return all(value == OK for value in self.checks.values())
+
+
+class ReadinessService:
+    def __init__(self, database: DatabaseProbe, models: ModelStore) -> None:
+        self._database = database
+        self._models = models
+
+    def check(self) -> Readiness:
+        return Readiness(checks={"database": self._check_database(), "models": self._check_models()})
+
+    def _check_database(self) -> str:
+        try:
+            self._database.ping()
+        except StorageUnavailable as exc:
+            return f"unavailable: {exc}"
+        return OK
+
+    def _check_models(self) -> str:
+        try:
+            self._models.check()
+        except ModelStoreUnavailable as exc:
+            return exc.reason
+        return OK

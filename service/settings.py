@@ -1,0 +1,87 @@
+"""Runtime configuration: one typed Settings class read from the environment and an optional .env."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["json", "console", "auto"]
+
+# Engines this build can talk to; PostgreSQL joins this list with its driver.
+SUPPORTED_DATABASE_BACKENDS = ("sqlite",)
+
+
+class InvalidSettings(Exception):
+    """Raised with a one-line, user-facing message naming the offending variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob the service reads. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./data/tasks.db"
+    models_dir: Path = Path("./models")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
+    workers: int = Field(default=1, ge=1, le=64)
+    # Threads that run blocking work (database calls, model hashing). The
+    # connection pool is sized to match, so a thread never waits for a connection.
+    threadpool_size: int = Field(default=4, ge=1, le=256)
+    # Seconds uvicorn waits for in-flight requests after SIGTERM; keep it below
+    # the platform's grace period (Docker: 10 s, Kubernetes: 30 s by default).
+    shutdown_timeout: int = Field(default=8, ge=0, le=3600)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (expected e.g. sqlite:///./data/tasks.db)") from None
+        if url.get_backend_name() not in SUPPORTED_DATABASE_BACKENDS:
+            supported = ", ".join(SUPPORTED_DATABASE_BACKENDS)
+            raise ValueError(f"unsupported scheme {url.drivername!r}; supported: {supported}")
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite database is not supported; give a file path")
+        return value
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, turning validation errors into one readable line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(_describe(exc)) from None
+
+
+def load_settings_or_exit() -> Settings:
+    """Settings from the environment, or exit 2 with one line on stderr (no traceback)."""
+    try:
+        return load_settings()
+    except InvalidSettings as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        variable = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{variable}: {message} (got {error['input']!r})")
+    return "invalid configuration: " + "; ".join(problems)
