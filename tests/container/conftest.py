@@ -1,0 +1,73 @@
+"""Container test fixtures: one engine, one build context with canaries, images built once per session."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.container.engine import Docker
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+TARGETS = ["naive", "slim", "multistage", "alpine", "minimal", "production"]
+# Never copied into the test build context: local state that is not source.
+LOCAL_STATE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "data"
+)
+
+
+@pytest.fixture(scope="session")
+def docker() -> Iterator[Docker]:
+    found = Docker.find(session=uuid.uuid4().hex[:12])
+    if isinstance(found, str):
+        pytest.skip(f"container tests need a Docker engine: {found}")
+    try:
+        yield found
+    finally:
+        found.cleanup()
+
+
+@pytest.fixture(scope="session")
+def canary() -> str:
+    """A secret-looking token planted in files .dockerignore must keep out of every image."""
+    return f"CANARY-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def build_context(tmp_path_factory: pytest.TempPathFactory, canary: str) -> Path:
+    """A copy of the repository plus the files a developer really has lying around."""
+    context = tmp_path_factory.mktemp("context") / "repo"
+    shutil.copytree(REPOSITORY, context, ignore=LOCAL_STATE, symlinks=True)
+    planted = {
+        ".env": f"SECRET_KEY={canary}\n",
+        "production.env": f"DATABASE_PASSWORD={canary}\n",
+        "service/.env": f"TOKEN={canary}\n",
+        "models/canary-model.bin": canary,
+        "data/tasks.db": canary,
+        ".git/config": f"[credential]\n\thelper = {canary}\n",
+    }
+    for relative, content in planted.items():
+        path = context / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return context
+
+
+@pytest.fixture(scope="session")
+def image(docker: Docker, build_context: Path) -> Iterator[Callable[[str], str]]:
+    """image(target) -> tag, building each target once per session."""
+    built: dict[str, str] = {}
+
+    def build(target: str) -> str:
+        if target not in built:
+            tag = f"task-api-test:{target}-{docker.session}"
+            docker.build(build_context, target, tag, "REVISION=test-revision", "VERSION=0.0.0-test")
+            built[target] = tag
+        return built[target]
+
+    yield build
+    for tag in built.values():
+        docker.run_cli("rmi", tag, check=False)

@@ -1,0 +1,102 @@
+"""Every Dockerfile target builds and serves; nothing from .dockerignore leaks; budgets and layer caching hold."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.container.conftest import LOCAL_STATE, TARGETS
+from tests.container.engine import Docker
+
+pytestmark = pytest.mark.container
+
+# production's own layers (image minus python:3.12-alpine) measured 49.9 MB on
+# the stand-in bases (2026-11-29, docs/image-sizes.md); budget = that + 10%.
+PRODUCTION_OWN_LAYERS_BUDGET = 55_000_000
+MINIMAL_TO_PRODUCTION_MAX_RATIO = 0.75
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_target_builds_and_answers_health(docker: Docker, image: Callable[[str], str], target: str) -> None:
+    container = docker.start(image(target))
+
+    base_url = container.wait_for_http()
+
+    assert httpx.get(f"{base_url}/health").json() == {"status": "ok"}
+    created = httpx.post(f"{base_url}/tasks", json={"title": f"from {target}"})
+    assert created.status_code == 201
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_nothing_dockerignore_excludes_reaches_the_image(
+    docker: Docker, image: Callable[[str], str], canary: str, target: str
+) -> None:
+    leaks = []
+    for member, content in docker.exported_files(image(target)):
+        name = "/" + member.name.lstrip("./")
+        if canary.encode() in content:
+            leaks.append(f"{name} contains the canary")
+        if re.search(r"/(\.env|[^/]*\.env|canary-model\.bin|\.git)$", name) or name.endswith("/data/tasks.db"):
+            leaks.append(name)
+    assert leaks == []
+
+
+def test_production_own_layers_stay_within_budget(docker: Docker, image: Callable[[str], str]) -> None:
+    own = docker.image_size(image("production")) - docker.image_size("python:3.12-alpine")
+
+    assert own <= PRODUCTION_OWN_LAYERS_BUDGET, f"production adds {own / 1e6:.1f} MB to its base"
+
+
+def test_minimal_is_at_most_three_quarters_of_production(docker: Docker, image: Callable[[str], str]) -> None:
+    ratio = docker.image_size(image("minimal")) / docker.image_size(image("production"))
+
+    assert ratio <= MINIMAL_TO_PRODUCTION_MAX_RATIO, f"minimal/production = {ratio:.3f}"
+
+
+def test_production_carries_oci_labels(docker: Docker, image: Callable[[str], str]) -> None:
+    labels = docker.image_config(image("production"))["Labels"]
+
+    assert isinstance(labels, dict)
+    assert labels["org.opencontainers.image.title"] == "task-api"
+    assert labels["org.opencontainers.image.revision"] == "test-revision"
+    assert labels["org.opencontainers.image.version"] == "0.0.0-test"
+    for key in ("description", "source", "licenses", "created"):
+        assert labels[f"org.opencontainers.image.{key}"]
+
+
+def test_code_change_rebuilds_without_reinstalling_dependencies(
+    docker: Docker, image: Callable[[str], str], build_context: Path, tmp_path: Path
+) -> None:
+    image("production")  # the first build, which the second may reuse
+    context = tmp_path / "repo"
+    shutil.copytree(build_context, context, ignore=LOCAL_STATE, symlinks=True)
+    with (context / "service" / "__init__.py").open("a") as module:
+        # Unique, so no earlier run's cache can already hold this layer.
+        module.write(f"# a code-only change {uuid.uuid4()}\n")
+
+    rebuild = docker.build(context, "production", f"task-api-test:rebuild-{docker.session}")
+    docker.run_cli("rmi", f"task-api-test:rebuild-{docker.session}", check=False)
+
+    steps = _steps(rebuild.stderr)
+    dependency_steps = [step for step in steps if "uv sync" in step]
+    code_steps = [step for step in steps if "COPY service ./service" in step]
+    assert dependency_steps
+    assert all("CACHED" in step for step in dependency_steps), dependency_steps
+    assert code_steps
+    assert not any("CACHED" in step for step in code_steps), code_steps
+
+
+def _steps(progress: str) -> list[str]:
+    """BuildKit's plain progress output, one string per step (lines grouped by their #N prefix)."""
+    steps: dict[str, list[str]] = {}
+    for line in progress.splitlines():
+        number, _, text = line.partition(" ")
+        if number.startswith("#"):
+            steps.setdefault(number, []).append(text)
+    return ["\n".join(lines) for lines in steps.values()]
