@@ -9,7 +9,7 @@ import uvicorn
 
 from service.log import configure_logging
 from service.main import create_app
-from service.settings import load_settings_or_exit
+from service.startup import load_settings_or_exit
 
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:

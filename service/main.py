@@ -14,14 +14,16 @@ from service.api.errors import register_error_handlers
 from service.api.routes import health, model_files, tasks
 from service.db import create_db_engine, create_schema
 from service.log import configure_logging
-from service.middleware import RequestContextMiddleware
+from service.middleware.body_limit import BodySizeLimitMiddleware
+from service.middleware.request_context import RequestContextMiddleware
 from service.repositories.database import SqlDatabaseProbe
 from service.repositories.model_files import ModelDirectory
 from service.repositories.tasks import SqlTaskRepository
 from service.services.health import ReadinessService
 from service.services.model_files import ModelFileService
 from service.services.tasks import TaskService
-from service.settings import Settings, load_settings_or_exit
+from service.settings import Settings
+from service.startup import load_settings_or_exit
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=ReadinessService(SqlDatabaseProbe(engine), models),
     )
     register_error_handlers(app)
+    # Added last = outermost: the request context sees (and logs) the 413s too.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     for module in (health, tasks, model_files):
         app.include_router(module.router)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from service.settings import InvalidSettings, Settings, load_settings
+from service.startup import check_storage
 
 
 def test_defaults() -> None:
@@ -99,3 +101,41 @@ def test_process_exits_2_with_one_line_naming_the_variable(tmp_path: Path, varia
     assert lines[0].startswith(f"error: invalid configuration: {variable}: ")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MODELS_DIR", "{tmp}/a-file", "MODELS_DIR: {tmp}/a-file is not a directory"),
+        ("DATABASE_URL", "sqlite:///{tmp}/a-file/tasks.db", "DATABASE_URL: cannot create the database directory"),
+        ("DATABASE_URL", "sqlite:///{tmp}/a-directory", "DATABASE_URL: cannot open the database"),
+    ],
+)
+def test_unusable_storage_stops_start_up_with_one_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "a-directory").mkdir()
+    environment = {key: val for key, val in os.environ.items() if key.upper() not in {"MODELS_DIR", "DATABASE_URL"}}
+    environment[variable] = value.format(tmp=tmp_path)
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert time.monotonic() - started < 5
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: " + expected.format(tmp=tmp_path)), lines[0]
+
+
+def test_missing_models_directory_does_not_stop_start_up(settings: Settings, tmp_path: Path) -> None:
+    check_storage(settings.model_copy(update={"models_dir": tmp_path / "not-mounted-yet"}))

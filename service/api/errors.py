@@ -31,7 +31,9 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status_code, detail = next(response for error, response in _RESPONSES.items() if isinstance(exc, error))
     headers = None
     if isinstance(exc, StorageUnavailable):
-        log.error("storage_unavailable", reason=str(exc), exc_info=exc)
+        # An operational condition (disk full, volume gone, lock contention), not a
+        # bug: the driver's reason is enough, a traceback per request is noise.
+        log.error("storage_unavailable", reason=str(exc))
         headers = {"Retry-After": "1"}
     return JSONResponse({"detail": detail or str(exc)}, status_code=status_code, headers=headers)
 

@@ -28,4 +28,8 @@ class ModelStoreUnavailable(DomainError):
 
 
 class StorageUnavailable(DomainError):
-    """The database refused an operation (locked, read-only, gone); retrying later may work."""
+    """The database refused an operation (locked, full, read-only, gone); retrying later may work.
+
+    The message is the driver's reason (e.g. "database is locked"): fit for logs
+    and the readiness check, never for error bodies.
+    """

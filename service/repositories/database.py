@@ -17,4 +17,4 @@ class SqlDatabaseProbe:
             with self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+            raise StorageUnavailable(str(getattr(exc, "orig", None) or exc)) from exc

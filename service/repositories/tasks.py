@@ -28,7 +28,7 @@ class SqlTaskRepository:
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 yield session
         except OperationalError as exc:
-            raise StorageUnavailable(type(exc.orig).__name__) from exc
+            raise StorageUnavailable(str(exc.orig)) from exc
 
     def add(self, task: Task) -> Task:
         with self._transaction() as session:

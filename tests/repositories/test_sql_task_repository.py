@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from service.db import create_db_engine, create_schema
+from service.domain.errors import StorageUnavailable
 from service.domain.tasks import Task, TaskPriority, TaskStatus
 from service.repositories.tasks import SqlTaskRepository
 from service.settings import Settings
@@ -99,3 +100,25 @@ def test_delete_reports_whether_a_row_went(repository: SqlTaskRepository) -> Non
     assert repository.delete(added.id or 0) is True
     assert repository.delete(added.id or 0) is False
     assert repository.get(added.id or 0) is None
+
+
+def test_database_directory_gone_while_serving_fails_cleanly_then_recovers(
+    repository: SqlTaskRepository, tmp_path: Path
+) -> None:
+    kept = repository.add(new_task("kept"))
+    (tmp_path / "data").rename(tmp_path / "elsewhere")
+
+    # Pooled connections still hold the old file open; a write must not "succeed" into it.
+    with pytest.raises(StorageUnavailable):
+        repository.add(new_task("lost"))
+    with pytest.raises(StorageUnavailable):
+        repository.get(kept.id or 0)
+
+    (tmp_path / "elsewhere").rename(tmp_path / "data")
+
+    assert repository.get(kept.id or 0) == kept
+    assert repository.add(new_task("after")).id == 2
+    assert [task.title for task in repository.list(limit=10, offset=0, status=None, priority=None)[0]] == [
+        "kept",
+        "after",
+    ]

@@ -39,10 +39,10 @@ def test_ready_when_every_check_passes() -> None:
 
 
 def test_database_failure_is_reported_without_hiding_the_models_check() -> None:
-    report = ReadinessService(FakeDatabase(StorageUnavailable("OperationalError")), FakeModels()).check()
+    report = ReadinessService(FakeDatabase(StorageUnavailable("unable to open database file")), FakeModels()).check()
 
     assert not report.ready
-    assert report.checks == {"database": "unavailable: OperationalError", "models": "ok"}
+    assert report.checks == {"database": "unavailable: unable to open database file", "models": "ok"}
 
 
 def test_models_failure_reason_is_reported() -> None:
