@@ -7,12 +7,13 @@ libraries are found by running the service and reading /proc/<pid>/maps, never
 by knowing where a given libc keeps its files.
 
   1. prune the standard library in place (this stage is thrown away) of what
-     the service never imports;
+     the service never imports, and drop all bytecode;
   2. start the real server (`python -m service`, the image's CMD), exercise it
      over HTTP, run the HEALTHCHECK command, read both processes' maps, and
      stop the server with SIGTERM: the pruned tree must serve the API. The
-     .pyc files the two processes write mark the modules they imported, which
-     are the ones kept byte-compiled;
+     .pyc files the two processes write mark the modules they imported (in
+     the standard library and the environment), the only ones kept
+     byte-compiled;
   3. dlopen() every kept extension module (without running it), so libraries
      of modules the smoke run did not import are mapped too; a missing
      dependency fails the build;
@@ -142,29 +143,39 @@ def prune_stdlib() -> None:
         if name.startswith(PRUNE_DYNLOAD_PREFIXES):
             os.unlink(os.path.join(DYNLOAD, name))
     for root, dirs, _files in os.walk(STDLIB):
-        for name in [d for d in dirs if d in ("__pycache__", "tests", "idle_test")]:
+        for name in [d for d in dirs if d in ("tests", "idle_test")]:
             shutil.rmtree(os.path.join(root, name))
             dirs.remove(name)
+    # No bytecode in either tree: the smoke run's own .pyc files will mark what it imports.
+    for tree in (STDLIB, VENV):
+        for cache in bytecode_directories(tree):
+            shutil.rmtree(cache)
+
+
+def bytecode_directories(tree: str) -> list[str]:
+    """The __pycache__ directories under tree, each once (os.walk does not follow the venv's lib64 link)."""
+    return [os.path.join(root, "__pycache__") for root, dirs, _files in os.walk(tree) if "__pycache__" in dirs]
 
 
 def compile_what_was_imported() -> None:
-    """Keep bytecode only for the standard library modules the service imported.
+    """Keep bytecode only for the modules (standard library and environment) the service imported.
 
-    The smoke run wrote a .pyc for each module it imported (and nothing else);
+    The smoke run wrote a .pyc for each module it imported and nothing else;
     those are rewritten as unchecked-hash .pyc files, which never stat their
     source and so stay valid whatever timestamps the image layers end up with.
     A module outside that set still imports, compiled from source on demand.
     """
     mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
-    imported = 0
-    for cache in glob.glob(os.path.join(STDLIB, "**", "__pycache__"), recursive=True):
-        for pyc in os.listdir(cache):
-            source = os.path.join(os.path.dirname(cache), pyc.split(".", 1)[0] + ".py")
-            os.unlink(os.path.join(cache, pyc))
-            if pyc.endswith(f".{sys.implementation.cache_tag}.pyc") and os.path.exists(source):
-                py_compile.compile(source, doraise=True, invalidation_mode=mode)
-                imported += 1
-    log(f"bytecode for {imported} imported standard library modules")
+    for tree in (STDLIB, VENV):
+        imported = 0
+        for cache in bytecode_directories(tree):
+            for pyc in os.listdir(cache):
+                source = os.path.join(os.path.dirname(cache), pyc.split(".", 1)[0] + ".py")
+                os.unlink(os.path.join(cache, pyc))
+                if pyc.endswith(f".{sys.implementation.cache_tag}.pyc") and os.path.exists(source):
+                    py_compile.compile(source, doraise=True, invalidation_mode=mode)
+                    imported += 1
+        log(f"bytecode for {imported} imported modules under {tree}")
 
 
 def request(method: str, path: str, body: bytes | None = None) -> int:

@@ -182,3 +182,26 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
     assert outcome["finished"] > stop_sent, "the request finished before SIGTERM; make the file bigger"
     assert container.inspect("{{.State.ExitCode}}") == "0"
     assert stopped < 10
+
+
+def test_every_module_the_server_loads_has_precompiled_bytecode(hardened: Container) -> None:
+    # What the entry point imports and what uvicorn loads for the app: each
+    # .py module among them must come with a .pyc (a read-only root cannot
+    # cache one at run time, so a miss is compiled again at every start).
+    result = hardened.python(
+        "import importlib.util, os, sys\n"
+        "import service.cli, uvicorn.config\n"
+        "from service.main import create_app\n"
+        "from service.settings import Settings\n"
+        "settings = Settings(_env_file=None, database_url='sqlite:////tmp/bytecode.db', models_dir='/models')\n"
+        "uvicorn.config.Config(create_app(settings), loop='uvloop', http='httptools').load()\n"
+        "modules = [m for m in list(sys.modules.values()) if (getattr(m, '__file__', None) or '').endswith('.py')]\n"
+        "frozen = {m.__name__ for m in modules if getattr(m.__spec__, 'origin', None) == 'frozen'}  # in the binary\n"
+        "print(len(modules), sorted(m.__name__ for m in modules if m.__name__ not in frozen | {'__main__'}\n"
+        "    and not os.path.exists(importlib.util.cache_from_source(m.__file__))))\n"
+    )
+
+    assert result.returncode == 0, result.stderr
+    loaded, missing = result.stdout.split(" ", 1)
+    assert int(loaded) > 500
+    assert missing.strip() == "[]"
