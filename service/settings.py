@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["json", "console", "auto"]
 
 # Engines this build can talk to; PostgreSQL joins this list with its driver.
 SUPPORTED_DATABASE_BACKENDS = ("sqlite",)
+
+# SQLAlchemy's URL shape, dialect[+driver]://[user[:password]@][host[:port]][/database][?query],
+# read here without importing SQLAlchemy: a bad setting must stop the process in a
+# fraction of a second, before the heavy imports (db.py parses the URL for real).
+_DATABASE_URL = re.compile(
+    r"(?P<scheme>(?P<backend>\w+)(?:\+\w+)?)://(?:[^@/?]*@)?[^/?]*(?:/(?P<database>[^?]*))?(?:\?.*)?", re.DOTALL
+)
 
 
 class InvalidSettings(Exception):
@@ -28,7 +34,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./data/tasks.db"
     models_dir: Path = Path("./models")
-    host: str = "127.0.0.1"
+    # Never empty: uvicorn would bind an empty host to every interface.
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
@@ -52,14 +59,13 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError("not a database URL (expected e.g. sqlite:///./data/tasks.db)") from None
-        if url.get_backend_name() not in SUPPORTED_DATABASE_BACKENDS:
+        url = _DATABASE_URL.fullmatch(value)
+        if url is None:
+            raise ValueError("not a database URL (expected e.g. sqlite:///./data/tasks.db)")
+        if url["backend"] not in SUPPORTED_DATABASE_BACKENDS:
             supported = ", ".join(SUPPORTED_DATABASE_BACKENDS)
-            raise ValueError(f"unsupported scheme {url.drivername!r}; supported: {supported}")
-        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(f"unsupported scheme {url['scheme']!r}; supported: {supported}")
+        if url["backend"] == "sqlite" and url["database"] in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database is not supported; give a file path")
         return value
 

@@ -1,17 +1,54 @@
-"""SQL task repository: every query on the tasks table, one transaction per call."""
+"""SQL task repository: every query on the tasks table, one transaction per call.
+
+SQLAlchemy Core statements built from the SQLModel table, on a pooled
+connection: the same code runs on SQLite and on a server database, and a read
+costs one round trip with no ORM session or identity map to build per request.
+Writes are single statements (INSERT/UPDATE/DELETE ... RETURNING), so each is
+atomic on its own and concurrent requests never interleave inside one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, Integer, Row, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col
 
 from service.domain.errors import StorageUnavailable
-from service.domain.tasks import Task, TaskPriority, TaskStatus
+from service.domain.tasks import Task, TaskPriority, TaskPublic, TaskStatus
+
+_TASKS = Task.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
+_COLUMNS = tuple(_TASKS.columns)
+
+# Statements are built once, with bound parameters: building and cache-keying a
+# statement per call costs more than running it. INSERT and UPDATE take their
+# columns from the parameters given at execution.
+_INSERT = insert(_TASKS).returning(*_COLUMNS)
+_GET = select(*_COLUMNS).where(_TASKS.c.id == bindparam("task_id"))
+_UPDATE = update(_TASKS).where(_TASKS.c.id == bindparam("match_id")).returning(*_COLUMNS)
+_DELETE = delete(_TASKS).where(_TASKS.c.id == bindparam("task_id")).returning(_TASKS.c.id)
+
+
+@cache
+def _list_statements(*, by_status: bool, by_priority: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page and count queries for one combination of filters."""
+    conditions = []
+    if by_status:
+        conditions.append(_TASKS.c.status == bindparam("status"))
+    if by_priority:
+        conditions.append(_TASKS.c.priority == bindparam("priority"))
+    page = (
+        select(*_COLUMNS)
+        .where(*conditions)
+        .order_by(_TASKS.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    count = select(func.count()).select_from(_TASKS).where(*conditions)
+    return page, count
 
 
 class SqlTaskRepository:
@@ -21,46 +58,45 @@ class SqlTaskRepository:
         self._engine = engine
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        # Objects stay readable after commit (expire_on_commit=False) so callers
-        # can serialise them without another round trip.
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        # Writes commit on leaving the block, before the caller answers the
+        # client: a failed commit surfaces as an error, never as a success.
         try:
-            with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                yield session
+            with self._engine.begin() if write else self._engine.connect() as connection:
+                yield connection
         except OperationalError as exc:
             raise StorageUnavailable(str(exc.orig)) from exc
 
-    def add(self, task: Task) -> Task:
-        with self._transaction() as session:
-            session.add(task)
-            session.flush()
-        return task
+    def add(self, values: Mapping[str, Any]) -> TaskPublic:
+        with self._connection(write=True) as connection:
+            row = connection.execute(_INSERT, dict(values)).one()
+        return _task(row)
 
-    def get(self, task_id: int) -> Task | None:
-        with self._transaction() as session:
-            return session.get(Task, task_id)
+    def get(self, task_id: int) -> TaskPublic | None:
+        with self._connection(write=False) as connection:
+            row = connection.execute(_GET, {"task_id": task_id}).one_or_none()
+        return None if row is None else _task(row)
 
     def list(
         self, *, limit: int, offset: int, status: TaskStatus | None, priority: TaskPriority | None
-    ) -> tuple[list[Task], int]:
-        conditions = []
-        if status is not None:
-            conditions.append(col(Task.status) == status)
-        if priority is not None:
-            conditions.append(col(Task.priority) == priority)
-        page = select(Task).where(*conditions).order_by(col(Task.id)).limit(limit).offset(offset)
-        count = select(func.count()).select_from(Task).where(*conditions)
-        with self._transaction() as session:
-            return list(session.scalars(page)), session.scalar(count) or 0
+    ) -> tuple[list[TaskPublic], int]:
+        page, count = _list_statements(by_status=status is not None, by_priority=priority is not None)
+        parameters = {"limit": limit, "offset": offset, "status": status, "priority": priority}
+        # One transaction: the page and the total come from the same snapshot.
+        with self._connection(write=False) as connection:
+            rows = connection.execute(page, parameters).all()
+            total = connection.execute(count, parameters).scalar_one()
+        return [_task(row) for row in rows], total
 
-    def update(self, task_id: int, changes: Mapping[str, Any]) -> Task | None:
-        # One UPDATE ... RETURNING: concurrent patches each apply atomically,
-        # with no read-modify-write window between them.
-        statement = update(Task).where(col(Task.id) == task_id).values(**changes).returning(Task)
-        with self._transaction() as session:
-            return session.scalars(statement).one_or_none()
+    def update(self, task_id: int, changes: Mapping[str, Any]) -> TaskPublic | None:
+        with self._connection(write=True) as connection:
+            row = connection.execute(_UPDATE, {**changes, "match_id": task_id}).one_or_none()
+        return None if row is None else _task(row)
 
     def delete(self, task_id: int) -> bool:
-        statement = delete(Task).where(col(Task.id) == task_id).returning(col(Task.id))
-        with self._transaction() as session:
-            return session.scalars(statement).one_or_none() is not None
+        with self._connection(write=True) as connection:
+            return connection.execute(_DELETE, {"task_id": task_id}).one_or_none() is not None
+
+
+def _task(row: Row[Any]) -> TaskPublic:
+    return TaskPublic.model_validate(row._mapping)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from service.domain.errors import TaskNotFound
-from service.domain.tasks import Task, TaskCreate, TaskPage, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
+from service.domain.tasks import TaskCreate, TaskPage, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 
 Clock = Callable[[], datetime]
 
@@ -19,15 +19,15 @@ def utc_now() -> datetime:
 class TaskRepository(Protocol):
     """What the service needs from storage. Each call is one transaction."""
 
-    def add(self, task: Task) -> Task: ...
+    def add(self, values: Mapping[str, Any]) -> TaskPublic: ...
 
-    def get(self, task_id: int) -> Task | None: ...
+    def get(self, task_id: int) -> TaskPublic | None: ...
 
     def list(
         self, *, limit: int, offset: int, status: TaskStatus | None, priority: TaskPriority | None
-    ) -> tuple[list[Task], int]: ...
+    ) -> tuple[list[TaskPublic], int]: ...
 
-    def update(self, task_id: int, changes: Mapping[str, Any]) -> Task | None: ...
+    def update(self, task_id: int, changes: Mapping[str, Any]) -> TaskPublic | None: ...
 
     def delete(self, task_id: int) -> bool: ...
 
@@ -39,14 +39,13 @@ class TaskService:
 
     def create(self, data: TaskCreate) -> TaskPublic:
         now = self._clock()
-        task = self._repository.add(Task(**data.model_dump(), created_at=now, updated_at=now))
-        return _public(task)
+        return self._repository.add({**data.model_dump(), "created_at": now, "updated_at": now})
 
     def get(self, task_id: int) -> TaskPublic:
         task = self._repository.get(task_id)
         if task is None:
             raise TaskNotFound(task_id)
-        return _public(task)
+        return task
 
     def list(
         self,
@@ -57,7 +56,7 @@ class TaskService:
         priority: TaskPriority | None = None,
     ) -> TaskPage:
         tasks, total = self._repository.list(limit=limit, offset=offset, status=status, priority=priority)
-        return TaskPage(items=[_public(task) for task in tasks], total=total, limit=limit, offset=offset)
+        return TaskPage(items=tasks, total=total, limit=limit, offset=offset)
 
     def update(self, task_id: int, data: TaskUpdate) -> TaskPublic:
         changes = data.model_dump(exclude_unset=True)
@@ -67,12 +66,8 @@ class TaskService:
         task = self._repository.update(task_id, {**changes, "updated_at": self._clock()})
         if task is None:
             raise TaskNotFound(task_id)
-        return _public(task)
+        return task
 
     def delete(self, task_id: int) -> None:
         if not self._repository.delete(task_id):
             raise TaskNotFound(task_id)
-
-
-def _public(task: Task) -> TaskPublic:
-    return TaskPublic.model_validate(task, from_attributes=True)

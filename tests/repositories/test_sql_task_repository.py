@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from service.db import create_db_engine, create_schema
 from service.domain.errors import StorageUnavailable
-from service.domain.tasks import Task, TaskPriority, TaskStatus
+from service.domain.tasks import TaskPriority, TaskStatus
 from service.repositories.tasks import SqlTaskRepository
 from service.settings import Settings
 
@@ -32,8 +32,8 @@ def repository(engine: Engine) -> SqlTaskRepository:
     return SqlTaskRepository(engine)
 
 
-def new_task(title: str = "t", **fields: Any) -> Task:
-    return Task(title=title, created_at=T0, updated_at=T0, **fields)
+def new_task(title: str = "t", **fields: Any) -> dict[str, Any]:
+    return {"title": title, "created_at": T0, "updated_at": T0, **fields}
 
 
 def test_schema_creation_makes_the_database_directory(settings: Settings, tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(engine: Engine) -> None:
 def test_add_then_get_round_trips_with_aware_utc_timestamps(repository: SqlTaskRepository) -> None:
     added = repository.add(new_task(priority=TaskPriority.high))
 
-    fetched = repository.get(added.id or 0)
+    fetched = repository.get(added.id)
 
     assert fetched is not None
     assert fetched.title == "t"
@@ -83,11 +83,11 @@ def test_update_applies_changes_and_returns_the_row(repository: SqlTaskRepositor
     added = repository.add(new_task())
     later = datetime(2031, 1, 1, tzinfo=UTC)
 
-    updated = repository.update(added.id or 0, {"title": "new", "updated_at": later})
+    updated = repository.update(added.id, {"title": "new", "updated_at": later})
 
     assert updated is not None
     assert (updated.title, updated.updated_at, updated.created_at) == ("new", later, T0)
-    assert repository.get(added.id or 0) == updated
+    assert repository.get(added.id) == updated
 
 
 def test_update_missing_returns_none(repository: SqlTaskRepository) -> None:
@@ -97,9 +97,9 @@ def test_update_missing_returns_none(repository: SqlTaskRepository) -> None:
 def test_delete_reports_whether_a_row_went(repository: SqlTaskRepository) -> None:
     added = repository.add(new_task())
 
-    assert repository.delete(added.id or 0) is True
-    assert repository.delete(added.id or 0) is False
-    assert repository.get(added.id or 0) is None
+    assert repository.delete(added.id) is True
+    assert repository.delete(added.id) is False
+    assert repository.get(added.id) is None
 
 
 def test_database_directory_gone_while_serving_fails_cleanly_then_recovers(
@@ -112,11 +112,11 @@ def test_database_directory_gone_while_serving_fails_cleanly_then_recovers(
     with pytest.raises(StorageUnavailable):
         repository.add(new_task("lost"))
     with pytest.raises(StorageUnavailable):
-        repository.get(kept.id or 0)
+        repository.get(kept.id)
 
     (tmp_path / "elsewhere").rename(tmp_path / "data")
 
-    assert repository.get(kept.id or 0) == kept
+    assert repository.get(kept.id) == kept
     assert repository.add(new_task("after")).id == 2
     assert [task.title for task in repository.list(limit=10, offset=0, status=None, priority=None)[0]] == [
         "kept",

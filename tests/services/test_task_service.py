@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.domain.errors import TaskNotFound
-from service.domain.tasks import Task, TaskCreate, TaskPriority, TaskStatus, TaskUpdate
+from service.domain.tasks import TaskCreate, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 from service.services.tasks import TaskService
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -17,19 +17,21 @@ T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 class FakeTaskRepository:
     def __init__(self) -> None:
-        self.tasks: dict[int, Task] = {}
+        self.tasks: dict[int, TaskPublic] = {}
+        self.next_id = 1
 
-    def add(self, task: Task) -> Task:
-        task.id = len(self.tasks) + 1
+    def add(self, values: Mapping[str, Any]) -> TaskPublic:
+        task = TaskPublic(id=self.next_id, **values)
+        self.next_id += 1
         self.tasks[task.id] = task
         return task
 
-    def get(self, task_id: int) -> Task | None:
+    def get(self, task_id: int) -> TaskPublic | None:
         return self.tasks.get(task_id)
 
     def list(
         self, *, limit: int, offset: int, status: TaskStatus | None, priority: TaskPriority | None
-    ) -> tuple[list[Task], int]:
+    ) -> tuple[list[TaskPublic], int]:
         matching = [
             task
             for _, task in sorted(self.tasks.items())
@@ -37,11 +39,10 @@ class FakeTaskRepository:
         ]
         return matching[offset : offset + limit], len(matching)
 
-    def update(self, task_id: int, changes: Mapping[str, Any]) -> Task | None:
+    def update(self, task_id: int, changes: Mapping[str, Any]) -> TaskPublic | None:
         task = self.tasks.get(task_id)
         if task is not None:
-            for field, value in changes.items():
-                setattr(task, field, value)
+            task = self.tasks[task_id] = task.model_copy(update=changes)
         return task
 
     def delete(self, task_id: int) -> bool:

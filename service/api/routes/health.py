@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from service.api.dependencies import ReadinessServiceDep
 from service.api.schemas import HealthOut, ReadinessOut
@@ -24,7 +25,7 @@ async def health() -> HealthOut:
     response_model=ReadinessOut,
     responses={503: {"model": ReadinessOut, "description": "Not ready; the failing check says why"}},
 )
-def ready(readiness: ReadinessServiceDep) -> JSONResponse:
-    report = readiness.check()
+async def ready(readiness: ReadinessServiceDep) -> JSONResponse:
+    report = await run_in_threadpool(readiness.check)
     body = ReadinessOut(status="ready" if report.ready else "unavailable", checks=report.checks)
     return JSONResponse(body.model_dump(), status_code=200 if report.ready else 503)

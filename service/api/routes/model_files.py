@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from service.api.dependencies import ModelFileServiceDep
 from service.api.schemas import error_responses
@@ -12,10 +13,11 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", responses=error_responses(503), summary="List the model files")
-def list_model_files(model_files: ModelFileServiceDep) -> ModelFileList:
-    return model_files.list()
+async def list_model_files(model_files: ModelFileServiceDep) -> ModelFileList:
+    return await run_in_threadpool(model_files.list)
 
 
 @router.get("/{name}", responses=error_responses(404, 503), summary="One model file, with its SHA-256")
-def get_model_file(name: str, model_files: ModelFileServiceDep) -> ModelFileDetail:
-    return model_files.get(name)
+async def get_model_file(name: str, model_files: ModelFileServiceDep) -> ModelFileDetail:
+    # Hashing a large model takes seconds: it runs in the threadpool, never on the event loop.
+    return await run_in_threadpool(model_files.get, name)
