@@ -1,18 +1,40 @@
-"""Start-up: settings read and checked against the storage they name before the server listens.
+"""Start-up: settings read and checked against the address and storage they name before the server listens.
 
 Every entry point goes through load_settings_or_exit(), so a bad value stops the
 process at once with one line naming the variable, instead of a half-working
-server or a traceback from inside uvicorn's lifespan.
+server or a traceback from inside uvicorn's lifespan. The cheap checks come
+first and this module imports only the settings at import time: a bad value
+costs a fraction of a second, not the import of the whole application.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
+from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from service.db import create_db_engine, create_schema
 from service.settings import InvalidSettings, Settings, load_settings
+
+
+def check_listen_address(settings: Settings) -> None:
+    """Raise InvalidSettings when HOST:PORT cannot be listened on (unknown host, port taken, no permission).
+
+    uvicorn would find out only after the application started (database created),
+    then exit with an error that names neither variable.
+    """
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidSettings(f"HOST: cannot resolve {settings.host!r}: {exc}") from None
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the previous process is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise InvalidSettings(f"HOST/PORT: cannot listen on {settings.host}:{settings.port}: {exc}") from None
 
 
 def check_storage(settings: Settings) -> None:
@@ -24,7 +46,19 @@ def check_storage(settings: Settings) -> None:
     """
     if settings.models_dir.exists() and not settings.models_dir.is_dir():
         raise InvalidSettings(f"MODELS_DIR: {settings.models_dir} is not a directory")
-    engine = create_db_engine(settings)
+    # Deferred: SQLAlchemy and the models are most of the start-up cost, and
+    # every check above needs none of them.
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from service.db import create_db_engine, create_schema, sqlite_path  # noqa: PLC0415
+
+    database_file = sqlite_path(settings.database_url)
+    if database_file is not None:
+        _check_database_directory(database_file.parent)
+    try:
+        engine = create_db_engine(settings)
+    except SQLAlchemyError as exc:
+        raise InvalidSettings(f"DATABASE_URL: {exc}") from None
     try:
         create_schema(engine)
     except OSError as exc:
@@ -36,10 +70,21 @@ def check_storage(settings: Settings) -> None:
         engine.dispose()
 
 
+def _check_database_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidSettings(f"DATABASE_URL: cannot create the database directory: {exc}") from None
+    # SQLite in WAL mode creates the -wal and -shm files next to the database.
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InvalidSettings(f"DATABASE_URL: the database directory {directory} is not writable")
+
+
 def load_settings_or_exit() -> Settings:
     """Settings from the environment, checked; or exit 2 with one line on stderr (no traceback)."""
     try:
         settings = load_settings()
+        check_listen_address(settings)
         check_storage(settings)
     except InvalidSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
