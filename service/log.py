@@ -4,11 +4,59 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+import threading
+from typing import Any, TextIO
 
 import structlog
 
 from service.settings import LogFormat, LogLevel
+
+
+class _Output:
+    """Where every log line goes, one whole line at a time.
+
+    structlog's loggers and the stdlib handler both write here, under one lock,
+    so their lines never interleave. configure_logging() swaps the stream, and
+    loggers cached before that follow it.
+    """
+
+    def __init__(self) -> None:
+        self.stream: TextIO = sys.stdout
+        self._lock = threading.Lock()
+
+    def write_line(self, line: str) -> None:
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+_output = _Output()
+
+
+class _LineLogger:
+    """The logger structlog renders into: no stdlib LogRecord on the hot path (the access log)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # read by add_logger_name
+
+    def msg(self, message: str) -> None:
+        _output.write_line(message)
+
+    debug = info = warning = error = critical = exception = msg
+
+
+def _line_logger(*args: Any) -> _LineLogger:
+    return _LineLogger(str(args[0]) if args else "")
+
+
+class _OutputHandler(logging.Handler):
+    """stdlib records (uvicorn, libraries), formatted by structlog, to the same output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _output.write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(*, level: LogLevel, log_format: LogFormat, stream: TextIO | None = None) -> None:
@@ -16,36 +64,37 @@ def configure_logging(*, level: LogLevel, log_format: LogFormat, stream: TextIO 
 
     Call it before the first log call: loggers are cached on first use.
     """
-    stream = stream or sys.stdout
-    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    _output.stream = stream or sys.stdout
+    as_json = log_format == "json" or (log_format == "auto" and not _output.stream.isatty())
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: structlog.types.Processor
+    rendering: list[structlog.types.Processor]
     if as_json:
-        # Tracebacks become a "exception" string field, so one event stays one line.
-        renderer = structlog.processors.JSONRenderer()
-        shared_tail: list[structlog.types.Processor] = [structlog.processors.format_exc_info]
+        # Tracebacks become an "exception" string field, so one event stays one line.
+        rendering = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        renderer = structlog.dev.ConsoleRenderer()
-        shared_tail = []
+        rendering = [structlog.dev.ConsoleRenderer()]
 
+    # The service's own events: structlog straight to the output. Going through
+    # the stdlib (LogRecord, findCaller, handlers) cost the access log about
+    # three times as much, a sixth of a request's CPU time.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, *rendering],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=_line_logger,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *shared_tail, renderer],
+    handler = _OutputHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
+        )
     )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
-
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

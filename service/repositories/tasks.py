@@ -99,4 +99,7 @@ class SqlTaskRepository:
 
 
 def _task(row: Row[Any]) -> TaskPublic:
-    return TaskPublic.model_validate(row._mapping)
+    # Rows come from our own table through typed columns (enums, dates, aware
+    # datetimes), already validated on the way in: validating them again cost
+    # ~8 us a row, most of a 20-item page.
+    return TaskPublic.model_construct(**row._mapping)
