@@ -5,10 +5,6 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-import uvicorn
-
-from service.log import configure_logging
-from service.main import create_app
 from service.startup import load_settings_or_exit
 
 
@@ -21,7 +17,14 @@ def main() -> None:
     # process dies of it (exit 143). A graceful stop asked for by the platform
     # (docker stop, Kubernetes) is a success: exit 0 instead.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    settings = load_settings_or_exit()
+    settings = load_settings_or_exit(listen=True)
+    # Imported once the settings are known good: the application and uvicorn
+    # take most of a second to import, and a bad setting must not wait for them.
+    import uvicorn  # noqa: PLC0415
+
+    from service.log import configure_logging  # noqa: PLC0415
+    from service.main import create_app  # noqa: PLC0415
+
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     # Several workers need an import string so each process builds its own app.
     app = create_app(settings) if settings.workers == 1 else "service.main:app"

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
             raise ValueError("an in-memory SQLite database is not supported; give a file path")
         return value
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file DATABASE_URL names, or None for another engine."""
+        url = _DATABASE_URL.fullmatch(self.database_url)
+        return Path(url["database"]) if url and url["backend"] == "sqlite" else None
+
 
 def load_settings() -> Settings:
     """Read settings from the environment, turning validation errors into one readable line."""

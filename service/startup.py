@@ -9,6 +9,7 @@ costs a fraction of a second, not the import of the whole application.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -34,7 +35,8 @@ def check_listen_address(settings: Settings) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise InvalidSettings(f"HOST/PORT: cannot listen on {settings.host}:{settings.port}: {exc}") from None
+            variable = "PORT" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "HOST"
+            raise InvalidSettings(f"{variable}: cannot listen on {settings.host}:{settings.port}: {exc}") from None
 
 
 def check_storage(settings: Settings) -> None:
@@ -46,15 +48,14 @@ def check_storage(settings: Settings) -> None:
     """
     if settings.models_dir.exists() and not settings.models_dir.is_dir():
         raise InvalidSettings(f"MODELS_DIR: {settings.models_dir} is not a directory")
+    if settings.sqlite_file is not None:
+        _check_database_file(settings.sqlite_file)
     # Deferred: SQLAlchemy and the models are most of the start-up cost, and
     # every check above needs none of them.
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from service.db import create_db_engine, create_schema, sqlite_path  # noqa: PLC0415
+    from service.db import create_db_engine, create_schema  # noqa: PLC0415
 
-    database_file = sqlite_path(settings.database_url)
-    if database_file is not None:
-        _check_database_directory(database_file.parent)
     try:
         engine = create_db_engine(settings)
     except SQLAlchemyError as exc:
@@ -70,7 +71,8 @@ def check_storage(settings: Settings) -> None:
         engine.dispose()
 
 
-def _check_database_directory(directory: Path) -> None:
+def _check_database_file(database_file: Path) -> None:
+    directory = database_file.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -78,13 +80,20 @@ def _check_database_directory(directory: Path) -> None:
     # SQLite in WAL mode creates the -wal and -shm files next to the database.
     if not os.access(directory, os.W_OK | os.X_OK):
         raise InvalidSettings(f"DATABASE_URL: the database directory {directory} is not writable")
+    if database_file.exists() and not database_file.is_file():
+        raise InvalidSettings(f"DATABASE_URL: cannot open the database: {database_file} is not a regular file")
 
 
-def load_settings_or_exit() -> Settings:
-    """Settings from the environment, checked; or exit 2 with one line on stderr (no traceback)."""
+def load_settings_or_exit(*, listen: bool = False) -> Settings:
+    """Settings from the environment, checked; or exit 2 with one line on stderr (no traceback).
+
+    listen=True also checks that HOST:PORT can be bound: only for the process
+    that will bind it (uvicorn's worker processes inherit the parent's socket).
+    """
     try:
         settings = load_settings()
-        check_listen_address(settings)
+        if listen:
+            check_listen_address(settings)
         check_storage(settings)
     except InvalidSettings as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from service.domain.errors import (
     DomainError,
@@ -38,6 +45,35 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail or str(exc)}, status_code=status_code, headers=headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # FastAPI answers a JSON syntax error with 422 but a body the parser gives
+    # up on otherwise (invalid UTF-8, an integer over Python's 4300 digits:
+    # ValueError; arrays nested past the recursion limit: RecursionError) with
+    # an undocumented 400. All are "the body is not JSON": one status, the
+    # documented 422, in the same shape.
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        return _unprocessable([{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error", "input": {}}])
+    return await http_exception_handler(request, exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestValidationError):  # registered for RequestValidationError only
+        raise exc
+    return _unprocessable(exc.errors())
+
+
+def _unprocessable(errors: Any) -> Response:
+    # FastAPI's shape, but ASCII: each error echoes its input, and a lone
+    # surrogate sent as "\ud800" cannot be encoded as UTF-8 (FastAPI's own
+    # handler fails with a 500); escaped, it goes back as it came.
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True, separators=(",", ":"))
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def register_error_handlers(app: FastAPI) -> None:
     for error in _RESPONSES:
         app.add_exception_handler(error, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -50,6 +50,14 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+def _date_as_text(value: Any) -> Any:
+    # Lax validation reads a number as a Unix timestamp (0 -> 1970-01-01); the
+    # contract (and the schema) takes an ISO date string or null, nothing else.
+    if value is not None and not isinstance(value, str | date):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD) or null")
+    return value
+
+
 class TaskBase(SQLModel):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
@@ -70,12 +78,24 @@ class TaskCreate(TaskBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
     _trim_title = field_validator("title", mode="before")(_strip)
+    _due_date_as_text = field_validator("due_date", mode="before")(_date_as_text)
+
+
+_NOT_NULLABLE_ON_UPDATE = ("title", "status", "priority")
+
+
+def _drop_null_from_schema(schema: dict[str, Any]) -> None:
+    # The published schema must not offer null where _not_null refuses it:
+    # clients and fuzzers generate requests from it.
+    for name in _NOT_NULLABLE_ON_UPDATE:
+        field = schema["properties"][name]
+        field.update(next(choice for choice in field.pop("anyOf") if choice.get("type") != "null"))
 
 
 class TaskUpdate(SQLModel):
     """Every field optional; only the fields a client sends are applied (exclude_unset)."""
 
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null_from_schema)  # type: ignore[assignment]
 
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
@@ -84,8 +104,9 @@ class TaskUpdate(SQLModel):
     due_date: date | None = None
 
     _trim_title = field_validator("title", mode="before")(_strip)
+    _due_date_as_text = field_validator("due_date", mode="before")(_date_as_text)
 
-    @field_validator("title", "status", "priority")
+    @field_validator(*_NOT_NULLABLE_ON_UPDATE)
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Runs only for values a client sent: omitting a field is fine, nulling it is not.
