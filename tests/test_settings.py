@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import pytest
 
 from service.settings import InvalidSettings, Settings, load_settings
 from service.startup import check_storage
+from tests.live import service_environment
 
 
 def test_defaults() -> None:
@@ -79,20 +79,22 @@ def test_settings_are_immutable() -> None:
         settings.port = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("variable", "value"), [("PORT", "abc"), ("LOG_FORMAT", "yaml")])
-def test_process_exits_2_with_one_line_naming_the_variable(tmp_path: Path, variable: str, value: str) -> None:
-    environment = {key: val for key, val in os.environ.items() if key.upper() not in {"PORT", "LOG_FORMAT"}}
-    environment[variable] = value
-
-    result = subprocess.run(
+def run_service(workdir: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m service` in workdir with only `settings` set, to completion (it is expected to refuse to start)."""
+    return subprocess.run(
         [sys.executable, "-m", "service"],
-        cwd=tmp_path,
-        env=environment,
+        cwd=workdir,
+        env=service_environment(**settings),
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("variable", "value"), [("PORT", "abc"), ("LOG_FORMAT", "yaml")])
+def test_process_exits_2_with_one_line_naming_the_variable(tmp_path: Path, variable: str, value: str) -> None:
+    result = run_service(tmp_path, **{variable: value})
 
     assert result.returncode == 2
     assert result.stdout == ""
@@ -116,19 +118,9 @@ def test_unusable_storage_stops_start_up_with_one_line(
 ) -> None:
     (tmp_path / "a-file").write_text("not a directory")
     (tmp_path / "a-directory").mkdir()
-    environment = {key: val for key, val in os.environ.items() if key.upper() not in {"MODELS_DIR", "DATABASE_URL"}}
-    environment[variable] = value.format(tmp=tmp_path)
 
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "service"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_service(tmp_path, **{variable: value.format(tmp=tmp_path)})
 
     assert result.returncode == 2
     assert time.monotonic() - started < 5

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pytest
 
 from tests.container.conftest import LOCAL_STATE
 from tests.container.engine import Docker
+from tests.live import free_port
 
 pytestmark = pytest.mark.container
 
@@ -40,13 +40,6 @@ class ComposeProject:
         if check and result.returncode != 0:
             pytest.fail(f"compose {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
         return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 # The engine, the canary build context and the once-per-session image builds are shared with tests/container.
 from tests.container.conftest import build_context, canary, docker, image  # noqa: F401
-from tests.robustness.live import LiveServer
+from tests.live import LiveServer
 
 StartServer = Callable[..., LiveServer]
 

@@ -1,97 +1,12 @@
-"""A real `python -m service` process on 127.0.0.1 for the drills, plus the raw HTTP the drills need."""
+"""Raw HTTP for the drills (no client normalisation); the live server itself is tests/live.py."""
 
 from __future__ import annotations
 
-import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-
-import httpx
-
-from service.settings import Settings
-
-SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def service_environment(**settings: str) -> dict[str, str]:
-    """The caller's environment without any service setting, plus `settings` (JSON logs unless told)."""
-    environment = {key: value for key, value in os.environ.items() if key.upper() not in SETTINGS_VARIABLES}
-    return environment | {"LOG_FORMAT": "json"} | settings
-
-
-class LiveServer:
-    """`python -m service` in `workdir` with its data in workdir/data and models in workdir/models."""
-
-    def __init__(self, workdir: Path, **settings: str) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.database = workdir / "data" / "tasks.db"
-        defaults = {
-            "PORT": str(self.port),
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "MODELS_DIR": str(workdir / "models"),
-            "LOG_LEVEL": "warning",  # the access log of thousands of drill requests is noise here
-        }
-        environment = service_environment(**(defaults | settings))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            cwd=workdir,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def wait_until_healthy(self, timeout: float = 30.0) -> LiveServer:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.process.communicate()[0]}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"server on {self.base_url} did not become healthy within {timeout} s")
-
-    def answers_health(self) -> bool:
-        try:
-            return httpx.get(f"{self.base_url}/health", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def rss_kib(self) -> int:
-        """Resident memory of the server process (VmRSS), in KiB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS line")
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, then the exit code and everything the process printed."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            output, _ = self.process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            output, _ = self.process.communicate()
-        return self.process.returncode, output
 
 
 @dataclass

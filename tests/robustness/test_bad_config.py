@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.robustness.live import LiveServer, free_port, service_environment
+from tests.live import LiveServer, free_port, service_environment
 
 # The process's own cost (CPU seconds, user + system) must stay under a second. Wall
 # time gets a looser bound: on a shared 2-core machine the scheduler adds noise, and

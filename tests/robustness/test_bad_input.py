@@ -18,8 +18,9 @@ from schemathesis import APIOperation, Case, GenerationMode
 
 from service.main import create_app
 from service.settings import Settings
+from tests.live import LiveServer
 from tests.robustness.leaks import leaked
-from tests.robustness.live import LiveServer, send_body
+from tests.robustness.live import send_body
 
 # Seeded and bounded for CI; FUZZ_MAX_EXAMPLES=2000 for a long run on demand (docs/robustness.md).
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "100"))

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.live import LiveServer
 from tests.robustness.leaks import leaked
-from tests.robustness.live import LiveServer
 
 WRITERS = 8
 CREATES_PER_WRITER = 200

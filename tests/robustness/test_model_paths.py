@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import LiveServer
 from tests.robustness.inotify import IN_ACCESS, IN_OPEN, FileWatch
-from tests.robustness.live import LiveServer, get_raw_path
+from tests.robustness.live import get_raw_path
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="inotify is Linux-only")
 

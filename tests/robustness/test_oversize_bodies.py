@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.robustness.live import LiveServer, exchange
+from tests.live import LiveServer
+from tests.robustness.live import exchange
 
 MIB = 1024 * 1024
 CHUNKED_TOTAL = 50 * MIB
