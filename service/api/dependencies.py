@@ -23,21 +23,21 @@ class Services:
 
 # Async on purpose: FastAPI runs sync dependencies in the threadpool, and a
 # thread hop per request just to read an attribute costs more than the read.
-async def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 async def get_task_service(request: Request) -> TaskService:
-    return (await _services(request)).tasks
+    return _services(request).tasks
 
 
 async def get_model_file_service(request: Request) -> ModelFileService:
-    return (await _services(request)).model_files
+    return _services(request).model_files
 
 
 async def get_readiness_service(request: Request) -> ReadinessService:
-    return (await _services(request)).readiness
+    return _services(request).readiness
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
