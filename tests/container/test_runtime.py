@@ -28,7 +28,8 @@ HARDENING = (
 )
 # Outside the image's own code and environment, none of these may exist.
 FORBIDDEN = re.compile(
-    r"/(pip|pip3|pip3\.\d+|uv|uvx|apk|gcc|cc|make)$"  # tools on any bin path
+    r"/(pip|pip3|pip3\.\d+|uv|uvx|apk|gcc|cc|make)$"  # tools on any bin path (and /etc/apk, /lib/apk, ...)
+    r"|/libapk\.so"  # apk's library
     r"|/site-packages/(pip|setuptools|wheel)(-[^/]*)?/"
     r"|^/root/\.cache/|/\.git/|/tests?/test_[^/]*\.py$|^/app/tests/|/\.env$|^/data/.|^/models/."
 )
