@@ -2,9 +2,9 @@
 
 Run from the repository root (the production build is cached, so it takes seconds):
 
-    uv run python docker/bytecode_startup.py               # build, measure 10 interleaved runs, write docs/bytecode.md
-    uv run python docker/bytecode_startup.py --runs 20     # more runs
-    uv run python docker/bytecode_startup.py --no-build    # measure the task-api:production already built
+    uv run python -m bench.bytecode_startup               # build, measure 10 interleaved runs, write docs/bytecode.md
+    uv run python -m bench.bytecode_startup --runs 20     # more runs
+    uv run python -m bench.bytecode_startup --no-build    # measure the task-api:production already built
 
 Builds `task-api:production` from docker/Dockerfile (unchanged), then derives
 two variants from it with throwaway stdin Dockerfiles that delete .pyc files:
@@ -51,7 +51,7 @@ IMAGE = "task-api:production"
 # Derived images and pinned tags are named <DERIVED_REPO>:<variant>-<session>.
 DERIVED_REPO = "task-api-bytecode"
 LABEL = "task-api-bytecode"
-COMMAND = "uv run python docker/bytecode_startup.py"
+COMMAND = "uv run python -m bench.bytecode_startup"
 STANDIN_LABEL = "io.container-bases.standin"
 STANDIN_FOR_LABEL = "io.container-bases.standin-for"
 DEFAULT_OUTPUT = ROOT / "docs" / "bytecode.md"
@@ -508,7 +508,7 @@ def render_markdown(ctx: Context, summaries: list[Summary], shipped: dict[str, A
         "# What precompiled bytecode buys the production image",
         "",
         f"Measured {ctx.measured_at:%Y-%m-%d %H:%M} UTC on Docker Engine {ctx.engine} by "
-        "`docker/bytecode_startup.py` (generated file: edit the script, not this page). "
+        "`bench/bytecode_startup.py` (generated file: edit the script, not this page). "
         "Command, from the repository root:",
         "",
         "```bash",

@@ -1,4 +1,4 @@
-"""Container figures, reusing docker/size_report.py and docker/bytecode_startup.py instead of repeating them.
+"""Container figures, reusing bench/size_report.py and bench/bytecode_startup.py instead of repeating them.
 
 - image sizes: size_report's build() (cached) and measure() for every target;
 - start-up of the production container, with and without bytecode: bytecode_startup's
@@ -10,20 +10,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+
+from bench import buildkit, size_report
+from bench import bytecode_startup as bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -31,23 +30,6 @@ ENSURE_DOCKER = 'eval "$(bash /work/shared/container-bases/ensure-docker 2>/dev/
 # What .dockerignore lets into the context; the rest of the tree is not copied for the rebuild.
 CONTEXT_PATHS = ("pyproject.toml", "uv.lock", ".dockerignore", "service", "docker")
 BENCH_REPO = "task-api-bench"
-
-
-def load_script(name: str) -> ModuleType:
-    """Import docker/<name>.py (a script, not a package) as a module."""
-    path = ROOT / "docker" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"docker_{name}", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-# Loaded from their files at run time, so typed as Any: their own code is checked where it lives.
-size_report: Any = load_script("size_report")
-bytecode: Any = load_script("bytecode_startup")
 
 
 def docker_available() -> bool:
@@ -173,16 +155,6 @@ def _build(context: Path, tag: str, *extra: str) -> tuple[float, str]:
     return seconds, result.stderr
 
 
-def _steps(progress: str) -> list[str]:
-    """BuildKit's plain progress output, one string per step (lines grouped by their #N prefix)."""
-    steps: dict[str, list[str]] = {}
-    for line in progress.splitlines():
-        number, _, text = line.partition(" ")
-        if number.startswith("#"):
-            steps.setdefault(number, []).append(text)
-    return ["\n".join(lines) for lines in steps.values()]
-
-
 def build_times() -> BuildTimes:
     session = uuid.uuid4().hex[:8]
     cold_tag, rebuild_tag = f"{BENCH_REPO}:cold-{session}", f"{BENCH_REPO}:rebuild-{session}"
@@ -204,13 +176,12 @@ def build_times() -> BuildTimes:
     finally:
         for tag in (cold_tag, rebuild_tag):
             subprocess.run([*size_report.docker_command(), "rmi", tag], capture_output=True, check=False)
-    steps = _steps(progress)
-    dependency_steps = [step for step in steps if "uv sync" in step]
-    code_steps = [step for step in steps if "COPY service ./service" in step]
+    dependency_steps = buildkit.cached(progress, "uv sync")
+    code_steps = buildkit.cached(progress, "COPY service ./service")
     return BuildTimes(
         cold_seconds=cold,
         unchanged_seconds=unchanged,
         code_only_seconds=code_only,
-        dependencies_cached=bool(dependency_steps) and all("CACHED" in step for step in dependency_steps),
-        code_rebuilt=bool(code_steps) and not any("CACHED" in step for step in code_steps),
+        dependencies_cached=bool(dependency_steps) and all(dependency_steps),
+        code_rebuilt=bool(code_steps) and not any(code_steps),
     )

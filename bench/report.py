@@ -453,7 +453,7 @@ def startup_section(results: Results) -> list[str]:
                 ]
             )
         lines += [
-            "Production container (`task-api:production`), measured with `docker/bytecode_startup.py`'s own "
+            "Production container (`task-api:production`), measured with `bench/bytecode_startup.py`'s own "
             "functions: seconds from just before `docker run -d --read-only --tmpfs /tmp -p 127.0.0.1::8000` to "
             "its return, to the first 200 on `/health` and to Docker's `healthy` (HEALTHCHECK `--start-interval=1s`, "
             "so healthy moves on a one-second grid). `all` is the image as shipped; `none` has every .pyc deleted "
@@ -520,7 +520,7 @@ def image_section(results: Results) -> list[str]:
     lines = [
         "## Image and builds",
         "",
-        "Sizes from `docker/size_report.py`'s own `build()` (cached) and `measure()`: decimal MB, uncompressed; own "
+        "Sizes from `bench/size_report.py`'s own `build()` (cached) and `measure()`: decimal MB, uncompressed; own "
         "layers = image minus its base. "
         + (
             "The bases are offline stand-ins (see [image-sizes.md](image-sizes.md)): own layers carry over to the "

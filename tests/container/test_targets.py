@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import buildkit
 from tests.container.conftest import LOCAL_STATE, TARGETS
 from tests.container.engine import Docker
 
@@ -83,20 +84,9 @@ def test_code_change_rebuilds_without_reinstalling_dependencies(
     rebuild = docker.build(context, "production", f"task-api-test:rebuild-{docker.session}")
     docker.run_cli("rmi", f"task-api-test:rebuild-{docker.session}", check=False)
 
-    steps = _steps(rebuild.stderr)
-    dependency_steps = [step for step in steps if "uv sync" in step]
-    code_steps = [step for step in steps if "COPY service ./service" in step]
+    dependency_steps = buildkit.cached(rebuild.stderr, "uv sync")
+    code_steps = buildkit.cached(rebuild.stderr, "COPY service ./service")
     assert dependency_steps
-    assert all("CACHED" in step for step in dependency_steps), dependency_steps
+    assert all(dependency_steps), rebuild.stderr[-3000:]
     assert code_steps
-    assert not any("CACHED" in step for step in code_steps), code_steps
-
-
-def _steps(progress: str) -> list[str]:
-    """BuildKit's plain progress output, one string per step (lines grouped by their #N prefix)."""
-    steps: dict[str, list[str]] = {}
-    for line in progress.splitlines():
-        number, _, text = line.partition(" ")
-        if number.startswith("#"):
-            steps.setdefault(number, []).append(text)
-    return ["\n".join(lines) for lines in steps.values()]
+    assert not any(code_steps), rebuild.stderr[-3000:]
