@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from bench import dockerfile as stage_graph
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 IMAGE = "task-api"
@@ -110,41 +112,9 @@ def docker(*args: str) -> str:
 # --------------------------------------------------------------------------- Dockerfile
 
 
-def substitute(text: str, variables: dict[str, str]) -> str:
-    """Expand $VAR, ${VAR} and ${VAR:-default} as the Dockerfile FROM line does."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(3)
-        default = match.group(2)
-        value = variables.get(name, "")
-        if not value and default is not None:
-            return default
-        return value
-
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)", replace, text)
-
-
 def stage_bases(dockerfile: Path, build_args: dict[str, str]) -> dict[str, str]:
     """Map every named stage to the image it starts FROM, following stage-to-stage references."""
-    global_args: dict[str, str] = {}
-    stages: dict[str, str] = {}
-    seen_from = False
-    for raw in dockerfile.read_text().splitlines():
-        line = raw.strip()
-        if not seen_from and (match := re.match(r"ARG\s+(\w+)(?:=(\S*))?", line, re.IGNORECASE)):
-            name, default = match.group(1), match.group(2) or ""
-            global_args[name] = build_args.get(name, default)
-        elif match := re.match(r"FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", line, re.IGNORECASE):
-            seen_from = True
-            if match.group(2):
-                stages[match.group(2).lower()] = substitute(match.group(1), global_args)
-
-    def resolve(image: str, depth: int = 0) -> str:
-        if image.lower() in stages and depth < len(stages):
-            return resolve(stages[image.lower()], depth + 1)
-        return image
-
-    return {name: resolve(image) for name, image in stages.items()}
+    return stage_graph.stage_bases(stage_graph.read(dockerfile, build_args))
 
 
 # --------------------------------------------------------------------------- docker queries
