@@ -434,6 +434,25 @@ def startup_section(results: Results) -> list[str]:
             "",
             *table(["server", "runs", "median s", "min-max s"], rows),
         ]
+    if results.bad_config:
+        rows = [
+            [
+                item.label,
+                f"`{item.setting}`",
+                str(len(item.wall)),
+                f"{item.wall_median:.2f}",
+                f"{item.cpu_median:.2f}",
+                f"{max(item.cpu):.2f}",
+            ]
+            for item in results.bad_config
+        ]
+        lines += [
+            "A bad setting: seconds from spawning `python -m service` to its exit 2 (wall), and the CPU it used "
+            "(user + system). The suite checks that it exits before importing the web stack; these are the "
+            "figures, never a test bound.",
+            "",
+            *table(["case", "setting", "runs", "median wall s", "median CPU s", "max CPU s"], rows, right_from=2),
+        ]
     if results.container_startup:
         by_name = {s.variant: s for s in results.container_startup}
         rows = []

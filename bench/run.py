@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from bench import containers, granian_env, report, wrk
+from bench import bad_config, containers, granian_env, report, wrk
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS, Server, free_port, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +83,7 @@ class Results:
     health_loaded: dict[str, tuple[wrk.Result, wrk.Result]] = field(default_factory=dict)  # (health, POST load)
     concurrency: dict[tuple[str, str, int], wrk.Result] = field(default_factory=dict)
     startup_local: dict[str, list[float]] = field(default_factory=dict)
+    bad_config: list[bad_config.ExitTimes] = field(default_factory=list)  # time to exit 2 on a bad setting
     memory: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # idle, after N requests (KiB), N
     rss_end: dict[str, tuple[int, int]] = field(default_factory=dict)  # (KiB at the end, requests served)
     shutdown: dict[str, report.ShutdownCheck] = field(default_factory=dict)
@@ -415,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                 granian_bin = bin_dir
                 makers["granian"] = lambda: make_granian(work, granian_bin, "startup-granian")
             startup_local(results, makers)
+        with Phase(results, "bad setting: time to exit"):
+            results.bad_config = bad_config.measure(results.plan.startup_runs)
         with Phase(results, "memory"):
             memory(results, "service", make_service(work, "memory"))
             if bin_dir is not None:

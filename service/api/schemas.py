@@ -24,6 +24,8 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route really returns."""
     descriptions = {
         404: "Not found",
+        # BodySizeLimitMiddleware answers it before the route runs (MAX_BODY_BYTES).
+        413: "Request body larger than the configured limit (MAX_BODY_BYTES)",
         503: "Storage (database or models directory) temporarily unavailable; retry later",
     }
     return {code: {"model": ErrorOut, "description": descriptions[code]} for code in codes}

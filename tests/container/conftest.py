@@ -15,7 +15,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 TARGETS = ["naive", "slim", "multistage", "alpine", "minimal", "production"]
 # Never copied into the test build context: local state that is not source.
 LOCAL_STATE = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "data"
+    ".git", ".venv", ".venvs", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "data"
 )
 
 

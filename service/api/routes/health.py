@@ -12,7 +12,7 @@ from service.api.schemas import HealthOut, ReadinessOut
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness: the process answers HTTP")
+@router.get("/health", summary="Liveness: the process answers HTTP", operation_id="health-live")
 async def health() -> HealthOut:
     # Never touches the database: a slow or locked database must not get the
     # process restarted by a liveness probe.
@@ -22,6 +22,7 @@ async def health() -> HealthOut:
 @router.get(
     "/ready",
     summary="Readiness: the database answers and the models directory is readable",
+    operation_id="health-ready",
     response_model=ReadinessOut,
     responses={503: {"model": ReadinessOut, "description": "Not ready; the failing check says why"}},
 )

@@ -13,6 +13,10 @@ from service.domain.tasks import TaskCreate, TaskPage, TaskPriority, TaskPublic,
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
+# operation_id on every route: `<resource>-<action>`, stable whatever the Python
+# function is called, so a client generated from /openapi.json gets readable
+# method names (FastAPI's default would be `create_task_tasks_post`).
+
 # SQLite and PostgreSQL integers are 64-bit; larger ids cannot exist.
 MAX_ID = 2**63 - 1
 TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Task id")]
@@ -25,8 +29,9 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Task id")]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(503),
+    responses=error_responses(413, 503),
     summary="Create a task",
+    operation_id="tasks-create",
 )
 async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Response) -> TaskPublic:
     task = await run_in_threadpool(tasks.create, data)
@@ -34,7 +39,7 @@ async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Respons
     return task
 
 
-@router.get("", responses=error_responses(503), summary="List tasks, oldest first")
+@router.get("", responses=error_responses(503), summary="List tasks, oldest first", operation_id="tasks-list")
 async def list_tasks(
     tasks: TaskServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -45,12 +50,17 @@ async def list_tasks(
     return await run_in_threadpool(tasks.list, limit=limit, offset=offset, status=status, priority=priority)
 
 
-@router.get("/{task_id}", responses=error_responses(404, 503), summary="Get one task")
+@router.get("/{task_id}", responses=error_responses(404, 503), summary="Get one task", operation_id="tasks-get")
 async def get_task(task_id: TaskId, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.get, task_id)
 
 
-@router.patch("/{task_id}", responses=error_responses(404, 503), summary="Change some fields of a task")
+@router.patch(
+    "/{task_id}",
+    responses=error_responses(404, 413, 503),
+    summary="Change some fields of a task",
+    operation_id="tasks-update",
+)
 async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.update, task_id, data)
 
@@ -61,6 +71,7 @@ async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) 
     response_class=Response,
     responses=error_responses(404, 503),
     summary="Delete a task",
+    operation_id="tasks-delete",
 )
 async def delete_task(task_id: TaskId, tasks: TaskServiceDep) -> None:
     await run_in_threadpool(tasks.delete, task_id)
