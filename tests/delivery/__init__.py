@@ -1,0 +1,1 @@
+"""Delivery: the GitHub workflows, Dependabot, pre-commit and the rename script, checked offline."""

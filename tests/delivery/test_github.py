@@ -1,0 +1,178 @@
+"""The GitHub workflows and Dependabot configuration: valid, audited by zizmor, and following the pinning rules.
+
+Offline: check-jsonschema ships the GitHub workflow, Dependabot and compose
+schemas, and zizmor runs with --offline. A workflow that stops validating or
+any zizmor finding (pedantic persona) fails here, before GitHub sees it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+GITHUB = REPOSITORY / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+TOOLS = Path(sys.executable).parent  # check-jsonschema and zizmor come with the dev group
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"uses:\s*(\S+)\s+# v\d+\.\d+\.\d+\s*$")
+
+
+def tool(name: str, *args: str, cwd: Path = REPOSITORY) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(TOOLS / name), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def load(path: Path) -> dict[Any, Any]:
+    document: dict[Any, Any] = yaml.safe_load(path.read_text())
+    return document
+
+
+def jobs(path: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = load(path)["jobs"]
+    return found
+
+
+def steps(path: Path) -> list[dict[str, Any]]:
+    return [step for job in jobs(path).values() for step in job.get("steps", [])]
+
+
+def test_there_are_workflows_for_tests_and_the_image() -> None:
+    assert {path.name for path in WORKFLOWS} == {"ci.yml", "image.yml"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "files"),
+    [
+        ("vendor.github-workflows", WORKFLOWS),
+        ("custom.github-workflows-require-timeout", WORKFLOWS),
+        ("vendor.dependabot", [GITHUB / "dependabot.yml"]),
+        ("vendor.compose-spec", [REPOSITORY / "compose.yaml", REPOSITORY / "compose.dev.yaml"]),
+    ],
+    ids=["workflows", "job-timeouts", "dependabot", "compose"],
+)
+def test_configuration_validates_against_its_schema(schema: str, files: list[Path]) -> None:
+    result = tool("check-jsonschema", "--builtin-schema", schema, *map(str, files))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  test:\n    runs-on: ubuntu-24.04\n    step:\n      - run: true\n")
+
+    result = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken))
+
+    assert result.returncode == 1, result.stdout
+
+
+def zizmor(directory: Path) -> subprocess.CompletedProcess[str]:
+    return tool("zizmor", "--offline", "--persona", "pedantic", "--no-progress", "--format", "plain", str(directory))
+
+
+def test_zizmor_reports_no_finding() -> None:
+    result = zizmor(GITHUB)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_would_report_an_unpinned_action_and_template_injection(tmp_path: Path) -> None:
+    shutil.copytree(GITHUB, tmp_path / ".github")
+    (tmp_path / ".github" / "workflows" / "bad.yml").write_text(
+        "on: issues\n"
+        "permissions: {}\n"
+        "jobs:\n"
+        "  greet:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    timeout-minutes: 5\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        '      - run: echo "${{ github.event.issue.title }}"\n'
+    )
+
+    result = zizmor(tmp_path / ".github")
+
+    assert result.returncode != 0
+    assert "unpinned-uses" in result.stdout
+    assert "template-injection" in result.stdout
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_every_action_is_pinned_by_commit_with_its_version_beside_it(workflow: Path) -> None:
+    uses = [step["uses"] for step in steps(workflow) if "uses" in step]
+    commented = {match.group(1) for match in map(VERSION_COMMENT.search, workflow.read_text().splitlines()) if match}
+
+    assert uses
+    assert [action for action in uses if not PINNED.match(action)] == []
+    assert set(uses) <= commented, "each `uses:` needs a `# vX.Y.Z` comment"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_permissions_are_read_only_at_the_top_and_every_job_is_bounded(workflow: Path) -> None:
+    document = load(workflow)
+
+    assert document["permissions"] == {"contents": "read"}
+    assert document["concurrency"]["cancel-in-progress"] is True
+    for name, job in jobs(workflow).items():
+        assert isinstance(job.get("timeout-minutes"), int), f"job {name} has no timeout"
+        granted = job.get("permissions", {})
+        assert granted.get("contents", "read") == "read", f"job {name} may write the repository"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_checkout_never_persists_credentials(workflow: Path) -> None:
+    checkouts = [step for step in steps(workflow) if step.get("uses", "").startswith("actions/checkout@")]
+
+    assert checkouts
+    assert all(step["with"]["persist-credentials"] is False for step in checkouts)
+
+
+def test_only_a_version_tag_pushes_and_only_the_image_job_may_write_packages() -> None:
+    writers = {
+        (workflow.name, name)
+        for workflow in WORKFLOWS
+        for name, job in jobs(workflow).items()
+        if "write" in job.get("permissions", {}).values()
+    }
+    build = next(step for step in steps(GITHUB / "workflows" / "image.yml") if step.get("id") == "build")
+
+    assert writers == {("image.yml", "image")}
+    assert build["with"]["push"] == "${{ startsWith(github.ref, 'refs/tags/v') }}"
+    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
+    assert build["with"]["sbom"] is True
+    assert build["with"]["provenance"] == "mode=max"
+    assert "type=gha" in build["with"]["cache-from"]
+
+
+def test_steps_that_need_a_public_repository_are_guarded() -> None:
+    attest = [step for step in steps(GITHUB / "workflows" / "image.yml") if "attest" in step.get("uses", "")]
+
+    assert attest
+    assert all("github.event.repository.visibility == 'public'" in step["if"] for step in attest)
+
+
+def test_the_test_job_runs_every_supported_python_and_containers_on_312() -> None:
+    matrix = jobs(GITHUB / "workflows" / "ci.yml")["tests"]["strategy"]["matrix"]["include"]
+
+    assert {entry["python"]: entry["containers"] for entry in matrix} == {"3.11": False, "3.12": True, "3.13": False}
+
+
+def test_dependabot_covers_every_ecosystem_grouped_with_a_cooldown() -> None:
+    updates = load(GITHUB / "dependabot.yml")["updates"]
+
+    assert {(update["package-ecosystem"], update["directory"]) for update in updates} == {
+        ("uv", "/"),
+        ("docker", "/docker"),
+        ("docker-compose", "/"),
+        ("github-actions", "/"),
+    }
+    for update in updates:
+        assert update["groups"], update["package-ecosystem"]
+        assert update["cooldown"]["default-days"] >= 1, update["package-ecosystem"]
