@@ -32,9 +32,7 @@ def dev_project(docker: Docker, build_context: Path, tmp_path: Path) -> Iterator
     shutil.copytree(build_context, directory, ignore=LOCAL_STATE, symlinks=True)
     (directory / "models").chmod(0o755)
     # Its own image name, so the test never replaces a developer's task-api:dev.
-    (directory / "compose.test.yaml").write_text(
-        f"services:\n  api:\n    image: task-api-test:dev-{docker.session}\n"
-    )
+    (directory / "compose.test.yaml").write_text(f"services:\n  api:\n    image: task-api-test:dev-{docker.session}\n")
     port = free_port()
     compose = os.environ.get("COMPOSE", "docker compose").split()
     name = f"task-api-test-dev-{docker.session}"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+from tests.delivery.copies import clean_copy
+
 PREK = Path(sys.executable).parent / "prek"
 # Variables that would point the copy's `uv run` at this checkout's environment.
 INHERITED_ENVIRONMENT = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH")
@@ -27,36 +28,6 @@ def uv_directory() -> str:
     if not found:
         pytest.skip("uv not found: neither the UV variable (set by `uv run`) nor `uv` on PATH")
     return str(Path(found).parent)
-
-
-def git(*args: str, cwd: Path) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=True)
-    return result.stdout
-
-
-def clean_copy(destination: Path) -> Path:
-    """What a clone of this working tree would hold, committed in a fresh repository."""
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPOSITORY)
-    for relative in filter(None, listed.split("\0")):
-        source = REPOSITORY / relative
-        if source.is_file() or source.is_symlink():
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target, follow_symlinks=False)
-    git("init", "--quiet", "--initial-branch=main", cwd=destination)
-    git("add", "--all", cwd=destination)
-    git(
-        "-c",
-        "user.name=test",
-        "-c",
-        "user.email=test@example.invalid",
-        "commit",
-        "--quiet",
-        "-m",
-        "copy",
-        cwd=destination,
-    )
-    return destination
 
 
 @pytest.fixture(scope="module")
