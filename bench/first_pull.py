@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import subprocess
 import sys
 import zlib
@@ -31,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import dockerfile
+from bench.size_report import docker, docker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -53,20 +52,9 @@ class Former(Download):
     replaces: str  # the image that took its place
 
 
-def docker_command() -> list[str]:
-    return shlex.split(os.environ.get("DOCKER") or "docker")
-
-
-def _docker(*args: str) -> str:
-    result = subprocess.run([*docker_command(), *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"`docker {' '.join(args)}` failed ({result.returncode}):\n{result.stderr.strip()}")
-    return result.stdout
-
-
 def registry_size(image: str, platform: str) -> Download:
     """Compressed layers + config of `image` for `platform`, from its manifest (an index is followed once)."""
-    manifest = json.loads(_docker("buildx", "imagetools", "inspect", "--raw", image))
+    manifest = json.loads(docker("buildx", "imagetools", "inspect", "--raw", image))
     if "manifests" in manifest:  # an index: pick the platform's image manifest
         os_name, _, architecture = platform.partition("/")
         chosen = next(
@@ -83,7 +71,7 @@ def registry_size(image: str, platform: str) -> Download:
         repository = image.split("@", 1)[0]
         if ":" in repository.rsplit("/", 1)[-1]:  # drop the tag, not a registry's port
             repository = repository.rsplit(":", 1)[0]
-        manifest = json.loads(_docker("buildx", "imagetools", "inspect", "--raw", f"{repository}@{chosen['digest']}"))
+        manifest = json.loads(docker("buildx", "imagetools", "inspect", "--raw", f"{repository}@{chosen['digest']}"))
     total = int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
     return Download(image, total, f"registry ({platform})")
 
