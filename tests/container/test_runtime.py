@@ -67,7 +67,7 @@ def test_server_process_runs_as_10001_without_privileges(hardened: Container) ->
 
 
 def test_health_status_becomes_healthy(hardened: Container) -> None:
-    assert hardened.wait_for_health_status("healthy") < 40
+    hardened.wait_for_health_status("healthy")  # raises after its 40 s hang guard
 
 
 def test_ready_lists_models_and_serves_tasks_under_hardening(hardened: Container) -> None:
@@ -160,29 +160,33 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
     expected = hashlib.sha256()
     for _ in range(size // 2**20):
         expected.update(bytes(2**20))
-    container = docker.start(image(target), *HARDENING, "-v", f"{models}:/models:ro")
+    # The drain may take as long as the hash needs: on a loaded machine that can be
+    # more than the default 8 s, and what is checked here is that the request is
+    # finished and the exit clean, not how fast (a benchmark figure). Both bounds
+    # below are hang guards.
+    container = docker.start(image(target), *HARDENING, "-e", "SHUTDOWN_TIMEOUT=120", "-v", f"{models}:/models:ro")
     base_url = container.wait_for_http()
     outcome: dict[str, object] = {}
 
     def slow_request() -> None:
-        response = httpx.get(f"{base_url}/models/big.bin", timeout=30)
-        outcome.update(status=response.status_code, body=response.json(), finished=time.monotonic())
+        response = httpx.get(f"{base_url}/models/big.bin", timeout=150)
+        body = response.json() if response.status_code == 200 else response.text
+        outcome.update(status=response.status_code, body=body, finished=time.monotonic())
 
     request = threading.Thread(target=slow_request)
     request.start()
     time.sleep(0.5)
     stop_sent = time.monotonic()
-    docker.run_cli("stop", "--time", "10", container.id, timeout=30)
-    stopped = time.monotonic() - stop_sent
-    request.join(30)
+    docker.run_cli("stop", "--time", "150", container.id, timeout=180)
+    print(f"{target}: stopped {time.monotonic() - stop_sent:.1f} s after SIGTERM")
+    request.join(180)
 
-    assert outcome["status"] == 200
+    assert outcome["status"] == 200, outcome
     assert isinstance(outcome["body"], dict)
     assert outcome["body"]["sha256"] == expected.hexdigest()
     assert isinstance(outcome["finished"], float)
     assert outcome["finished"] > stop_sent, "the request finished before SIGTERM; make the file bigger"
-    assert container.inspect("{{.State.ExitCode}}") == "0"
-    assert stopped < 10
+    assert container.inspect("{{.State.ExitCode}}") == "0"  # drained and exited, never killed (137)
 
 
 def test_every_module_the_server_loads_has_precompiled_bytecode(hardened: Container) -> None:
