@@ -90,3 +90,16 @@ def test_the_otel_image_has_bytecode_for_every_module_tracing_loads(docker: Dock
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_two_workers_sum_their_metrics_under_a_read_only_root(docker: Docker, image: Callable[[str], str]) -> None:
+    # The metrics directory is made under the tmpfs /tmp: the only writable place besides /data.
+    container = docker.start(image("production"), *HARDENING, "-e", "WORKERS=2", "-e", "THREADPOOL_SIZE=3")
+    base_url = container.wait_for_http()
+
+    text = httpx.get(f"{base_url}/metrics").text
+    listing = container.exec("python", "-c", "import glob; print(sorted(glob.glob('/tmp/task-api-metrics-*/*.db')))")
+
+    assert "db_pool_size 6.0" in text.splitlines()  # both workers' pools of 3
+    assert listing.returncode == 0, listing.stderr
+    assert "histogram_" in listing.stdout
