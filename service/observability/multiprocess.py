@@ -17,12 +17,13 @@ or a volume of its own.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from service.settings import InvalidSettings, Settings
@@ -30,36 +31,45 @@ from service.settings import InvalidSettings, Settings
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
-@contextmanager
-def shared_metrics_directory(
+@dataclass(frozen=True)
+class MetricsDirectory:
+    path: Path
+    created: bool  # made for this run: removed at exit
+
+    def remove(self) -> None:
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_shared_metrics_directory(
     settings: Settings, environ: MutableMapping[str, str] = os.environ
-) -> Iterator[Path | None]:
-    """The directory the workers will use (None: not needed); exits 2 with one line when it cannot work."""
+) -> MetricsDirectory | None:
+    """Call in the process that starts the workers, before any starts; exits 2 with one line when it cannot work.
+
+    None when no directory is needed. One made for this run is removed when the process exits.
+    """
     try:
-        directory, created = _prepare(settings, environ)
+        directory = _prepare(settings, environ)
     except InvalidSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    try:
-        yield directory
-    finally:
-        if created and directory is not None:
-            environ.pop(VARIABLE, None)
-            shutil.rmtree(directory, ignore_errors=True)
+    if directory is not None and directory.created:
+        atexit.register(directory.remove)
+    return directory
 
 
-def _prepare(settings: Settings, environ: MutableMapping[str, str]) -> tuple[Path | None, bool]:
+def _prepare(settings: Settings, environ: MutableMapping[str, str]) -> MetricsDirectory | None:
     configured = environ.get(VARIABLE)
     if not settings.metrics_enabled:
-        return None, False
+        return None
     if configured is not None:
         if not configured.strip():
             raise InvalidSettings(f"{VARIABLE}: empty; give a writable directory or unset it")
         directory = Path(configured)
         _empty(directory)
-        return directory, False
+        return MetricsDirectory(directory, created=False)
     if settings.workers == 1:
-        return None, False
+        return None
     try:
         directory = Path(tempfile.mkdtemp(prefix="task-api-metrics-"))
     except OSError as exc:
@@ -68,7 +78,7 @@ def _prepare(settings: Settings, environ: MutableMapping[str, str]) -> tuple[Pat
             f"none could be made under {tempfile.gettempdir()} ({exc}); set {VARIABLE} or TMPDIR"
         ) from None
     environ[VARIABLE] = str(directory)
-    return directory, True
+    return MetricsDirectory(directory, created=True)
 
 
 def _empty(directory: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.observability.multiprocess import VARIABLE, shared_metrics_directory
+from service.observability.multiprocess import VARIABLE, prepare_shared_metrics_directory
 from service.settings import Settings
 from tests.live import free_port, service_environment
 
@@ -20,35 +20,36 @@ def test_a_configured_directory_is_made_or_emptied_of_metrics_files_only(setting
     (directory / "README").write_text("not ours")
     environ = {VARIABLE: str(directory)}
 
-    with shared_metrics_directory(settings.model_copy(update={"workers": 2}), environ) as prepared:
-        assert prepared == directory
-        assert sorted(path.name for path in directory.iterdir()) == ["README"]
+    prepared = prepare_shared_metrics_directory(settings.model_copy(update={"workers": 2}), environ)
 
+    assert prepared is not None
+    assert prepared.path == directory
+    assert sorted(path.name for path in directory.iterdir()) == ["README"]
+    prepared.remove()
     assert directory.is_dir()  # the operator's directory stays
     missing = tmp_path / "new" / "metrics"
-    with shared_metrics_directory(settings, {VARIABLE: str(missing)}):
-        assert missing.is_dir()
+    prepare_shared_metrics_directory(settings, {VARIABLE: str(missing)})
+    assert missing.is_dir()
 
 
 def test_several_workers_without_one_get_a_directory_for_the_run(settings: Settings) -> None:
     environ: dict[str, str] = {}
 
-    with shared_metrics_directory(settings.model_copy(update={"workers": 3}), environ) as prepared:
-        assert prepared is not None
-        assert prepared.is_dir()
-        assert environ[VARIABLE] == str(prepared)
+    prepared = prepare_shared_metrics_directory(settings.model_copy(update={"workers": 3}), environ)
 
-    assert not prepared.exists()
-    assert VARIABLE not in environ
+    assert prepared is not None
+    assert prepared.path.is_dir()
+    assert environ[VARIABLE] == str(prepared.path)
+    prepared.remove()  # what the process does at exit
+    assert not prepared.path.exists()
 
 
 @pytest.mark.parametrize("update", [{"workers": 1}, {"workers": 4, "metrics_enabled": False}], ids=["one", "off"])
 def test_one_worker_or_no_metrics_needs_no_directory(settings: Settings, update: dict[str, object]) -> None:
     environ: dict[str, str] = {}
 
-    with shared_metrics_directory(settings.model_copy(update=update), environ) as prepared:
-        assert prepared is None
-        assert environ == {}
+    assert prepare_shared_metrics_directory(settings.model_copy(update=update), environ) is None
+    assert environ == {}
 
 
 def test_an_unusable_directory_stops_start_up_with_one_line_naming_it(tmp_path: Path) -> None:
