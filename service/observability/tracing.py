@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import structlog
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY  # the key every instrumentation honours
 
 if TYPE_CHECKING:
     from fastapi.telemetry import TelemetryConfig
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE_NAME = "task-api"  # unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names it
 REQUEST_ID_ATTRIBUTE = "request_id"  # the same name as in the log events
+_SUPPRESSION_SCOPE_KEY = "service.tracing.suppression"  # where the request's context token waits
 # Scrapes come every few seconds and touch nothing; their latency is in the metrics.
 UNTRACED_PATHS = frozenset({"/metrics"})
 # At shutdown, the last spans get this long to reach the collector: it comes on
@@ -97,14 +99,26 @@ def add_trace_context(_logger: object, _method: str, event_dict: MutableMapping[
     return event_dict
 
 
-class RequestIdAttribute:
-    """The request observer (middleware/request_context.py) that puts the request id on the server span."""
+class RequestSpanObserver:
+    """The request observer (middleware/request_context.py) for the server span FastAPI started.
 
-    def request_started(self, scope: Scope, request_id: str) -> None:  # noqa: ARG002 (the observer protocol)
-        trace.get_current_span().set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
+    Recorded: it gets the request id. Not recorded (the sampler dropped the
+    request, or it is not traced): instrumentation is suppressed until the
+    response, so its SQL statements cost no span work and never become
+    stray root spans of their own.
+    """
 
-    def request_finished(self, scope: Scope, status_code: int, seconds: float) -> None:
-        pass
+    def request_started(self, scope: Scope, request_id: str) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
+        else:
+            scope[_SUPPRESSION_SCOPE_KEY] = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+
+    def request_finished(self, scope: Scope, status_code: int, seconds: float) -> None:  # noqa: ARG002
+        token = scope.pop(_SUPPRESSION_SCOPE_KEY, None)
+        if token is not None:
+            context.detach(token)
 
 
 def _untraced(scope: MutableMapping[str, Any]) -> bool:
@@ -116,7 +130,7 @@ class Tracing:
 
     def __init__(self, provider: TracerProvider) -> None:
         self.provider = provider
-        self.request_observer = RequestIdAttribute()
+        self.request_observer = RequestSpanObserver()
 
     @classmethod
     def from_environment(

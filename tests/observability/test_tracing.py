@@ -160,3 +160,21 @@ def test_without_the_otel_extra_the_service_serves_and_says_why_it_does_not_trac
     assert "otel extra" in warning["reason"]
     assert not [event for event in events(output) if "trace_id" in event]
     assert receiver.requests == 0
+
+
+def test_a_request_the_caller_did_not_sample_exports_nothing_but_still_logs_its_ids(
+    workdir: Path, receiver: OtlpReceiver
+) -> None:
+    unsampled = "5b8efff798038103d269b633813fc60c"
+    server = traced_server(workdir, receiver)  # the default sampler follows the caller's decision
+    try:
+        httpx.get(f"{server.base_url}/tasks/1", headers={"traceparent": f"00-{unsampled}-eee19b7ec3c1b174-00"})
+        httpx.get(f"{server.base_url}/tasks/1", headers={"traceparent": TRACEPARENT})
+        # Spans leave in order: once the sampled request's are in, the unsampled one's would be too.
+        spans = receiver.wait_for(lambda spans: bool(in_trace(spans, SERVER) and in_trace(spans, CLIENT)))
+    finally:
+        _, output = server.stop()
+
+    assert not [span for span in spans if span.trace_id == unsampled]
+    [access] = [event for event in events(output) if event.get("trace_id") == unsampled]
+    assert access["path"] == "/tasks/1"
