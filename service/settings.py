@@ -58,10 +58,10 @@ class Settings(BaseSettings):
     # GET /metrics and the measurements behind it.
     metrics_enabled: bool = True
     # What the build-info metric and the trace resource report. The image sets
-    # both from its VERSION and REVISION build arguments; elsewhere the version is
-    # the installed package's and the revision unknown.
-    build_version: str | None = Field(default=None, min_length=1)
-    build_revision: str = Field(default="unknown", min_length=1)
+    # both from its VERSION and REVISION build arguments; unset or empty, the
+    # version is the installed package's and the revision "unknown".
+    build_version: str = ""
+    build_revision: str = ""
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -90,6 +90,11 @@ class Settings(BaseSettings):
             return metadata.version("task-api")
         except metadata.PackageNotFoundError:
             return "unknown"
+
+    @property
+    def service_revision(self) -> str:
+        """BUILD_REVISION, else "unknown"."""
+        return self.build_revision or "unknown"
 
     @property
     def sqlite_file(self) -> Path | None:

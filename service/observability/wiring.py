@@ -32,7 +32,7 @@ class Observability:
         if settings.metrics_enabled:
             metrics = Metrics(
                 version=settings.service_version,
-                revision=settings.build_revision,
+                revision=settings.service_revision,
                 # prometheus-client's own variable; it also read it, at import, to pick its storage.
                 multiprocess_dir=environ.get(MULTIPROCESS_DIR_VARIABLE),
             )

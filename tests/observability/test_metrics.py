@@ -166,3 +166,11 @@ def test_metrics_enabled_false_removes_the_route(settings: Settings) -> None:
     with TestClient(create_app(settings.model_copy(update={"metrics_enabled": False}))) as client:
         assert client.get("/metrics").status_code == 404
         assert client.post("/tasks", json={"title": "still served"}).status_code == 201
+
+
+def test_an_empty_build_version_and_revision_fall_back(settings: Settings) -> None:
+    empty = settings.model_copy(update={"build_version": "", "build_revision": ""})
+    with TestClient(create_app(empty)) as client:
+        text = scrape(client)
+
+    assert value(text, "task_api_build_info", version="0.1.0", revision="unknown") == 1
