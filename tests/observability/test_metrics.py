@@ -7,6 +7,7 @@ import json
 import random
 import string
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -173,4 +174,4 @@ def test_an_empty_build_version_and_revision_fall_back(settings: Settings) -> No
     with TestClient(create_app(empty)) as client:
         text = scrape(client)
 
-    assert value(text, "task_api_build_info", version="0.1.0", revision="unknown") == 1
+    assert value(text, "task_api_build_info", version=metadata.version("task-api"), revision="unknown") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -74,7 +75,7 @@ def test_every_scrape_sums_both_workers_in_a_directory_emptied_at_start(tmp_path
         assert value(text, "db_pool_checked_out") == 0
         assert value(text, "http_server_active_requests", http_request_method="GET") == 1
         assert [line for line in text.splitlines() if line.startswith("task_api_build_info")] == [
-            'task_api_build_info{revision="unknown",version="0.1.0"} 1.0'
+            f'task_api_build_info{{revision="unknown",version="{metadata.version("task-api")}"}} 1.0'
         ]
         # Per-process figures would describe only the worker that answered.
         assert value(text, "process_resident_memory_bytes") is None
