@@ -29,6 +29,7 @@ import anyio.to_thread
 import structlog
 from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY  # the key every instrumentation honours
+from sqlalchemy import event
 
 if TYPE_CHECKING:
     from fastapi.telemetry import TelemetryConfig
@@ -165,11 +166,17 @@ class Tracing:
         # EngineTracer, not SQLAlchemyInstrumentor: the instrumentor patches
         # create_engine and Engine.connect process-wide (one more span per
         # connection), can instrument once per process, and refuses SQLAlchemy 2.1
-        # by its declared range. The engine tracer only listens to this engine's
-        # statements. Its connection-usage counter is left to Prometheus (no-op here).
+        # by its declared range. The engine tracer listens to this engine only.
         tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
         usage = NoOpMeter("sqlalchemy").create_up_down_counter("db.client.connections.usage")
-        EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
+        engine_tracer = EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
+        # Its pool listeners only feed that OpenTelemetry connection-usage metric,
+        # which this service leaves to Prometheus (db_pool_*); four calls per
+        # request for nothing, the most expensive part of it when measured.
+        for identifier in ("connect", "close", "checkin", "checkout"):
+            listener = getattr(engine_tracer, f"_pool_{identifier}", None)
+            if listener is not None and event.contains(engine, identifier, listener):
+                event.remove(engine, identifier, listener)
         return cls(provider)
 
     def fastapi_telemetry(self) -> TelemetryConfig:
