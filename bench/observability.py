@@ -193,7 +193,7 @@ def sampler_verdict(results: Results) -> str:
         f"Tracing every request cost {_costs(results, ALWAYS_ON)}; {fix} With no request sampled at all "
         f"(`always_off`) it still costs {_costs(results, ALWAYS_OFF)}: the floor of any ratio, FastAPI's "
         "per-request span handling (a non-recording span still extracts the traceparent and builds its "
-        "attributes) and the trace ids in the logs."
+        "attributes), the SQL listeners' checks and the trace ids in the logs (docs/observability.md, Cost)."
     )
 
 
