@@ -269,6 +269,9 @@ def goals(results: Results) -> list[Goal]:
         "the first requests start the threadpool's threads and fill SQLAlchemy's and pydantic's caches; "
         "docs/robustness.md's load drill measures the growth per request once warm"
     )
+    from bench import observability  # noqa: PLC0415 (it imports this module)
+
+    out += observability.goals(results)
     return [
         replace(goal, why=WHY_MISSED.get(goal.name, growth_why if goal.name.startswith("RSS growth") else ""))
         for goal in out
@@ -696,6 +699,8 @@ def settings_section(results: Results) -> list[str]:
 
 
 def render(results: Results, *, command: str, started_at: dt.datetime, elapsed: float) -> str:
+    from bench import observability  # noqa: PLC0415 (it imports this module)
+
     goal_rows = [
         [
             g.name,
@@ -729,6 +734,7 @@ def render(results: Results, *, command: str, started_at: dt.datetime, elapsed: 
         "",
         *table(["goal", "target", "measured", "verdict", "why, when missed"], goal_rows, right_from=1),
         *throughput_section(results),
+        *observability.section(results),
         *loaded_section(results),
         *concurrency_section(results),
         *startup_section(results),

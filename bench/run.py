@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from bench import bad_config, containers, granian_env, report, wrk
+from bench import bad_config, containers, granian_env, observability, report, wrk
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS, Server, free_port, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +93,7 @@ class Results:
     container_startup: list[containers.StartupStats] = field(default_factory=list)
     builds: containers.BuildTimes | None = None
     granian_size: tuple[int, int] = (0, 0)
+    otlp_received: dict[str, tuple[int, int]] = field(default_factory=dict)  # tracing variant: (exports, bytes)
     tutorial_after_64: int = 0  # status of one GET right after the 64-connection run (0: no answer in 3 s)
     machine: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
@@ -410,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         work.models.mkdir()
         prepare_slow_model(work.models / SLOW_MODEL)
         run_http(results, work, bin_dir)
+        with Phase(results, "observability cost"):
+            observability.measure(results, work)
         with Phase(results, "start-up (local)"):
             makers: dict[str, Callable[[], Server]] = {"service": lambda: make_service(work, "startup")}
             if bin_dir is not None:

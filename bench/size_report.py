@@ -6,7 +6,8 @@ Run from the repository root (builds are cached, so a re-run takes seconds):
     uv run python -m bench.size_report --no-build      # report the task-api:<target> images already built
     uv run python -m bench.size_report --output-dir /tmp/sizes --python-version 3.13
 
-For each target: its base image (from the target's `FROM ... AS <target>` line
+Then the VARIANTS (a target built with build arguments: production with the
+`otel` extra). For each: its base image (from the target's `FROM ... AS <target>` line
 in the Dockerfile), size in decimal MB (bytes / 1e6, `docker image inspect`),
 reduction against `naive`, layer count, the three largest layers and the
 image's own layers (image size minus base image size). The base images'
@@ -40,6 +41,9 @@ IMAGE = "task-api"
 # Lesson order (the numbered steps in the Dockerfile); minimal is "beyond the lesson".
 TARGETS = ["naive", "slim", "multistage", "alpine", "production", "minimal"]
 REFERENCE = "naive"
+# Images built from a target with build arguments, measured after the lesson's targets:
+# name -> (target, build arguments). The production image with the optional tracing extra.
+VARIANTS = {"production-otel": ("production", {"EXTRAS": "otel"})}
 COMMAND = "uv run python -m bench.size_report"
 
 STANDIN_LABEL = "io.container-bases.standin"
@@ -166,18 +170,21 @@ def shorten(created_by: str, width: int = 56) -> str:
 
 
 def build(targets: list[str], build_args: dict[str, str]) -> None:
+    """Build each target (or VARIANTS name) as task-api:<name>."""
     env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-    args = [arg for name, value in build_args.items() for arg in ("--build-arg", f"{name}={value}")]
-    for target in targets:
+    for name in targets:
+        target, variant_args = VARIANTS.get(name, (name, {}))
+        arguments = build_args | variant_args
+        args = [arg for key, value in arguments.items() for arg in ("--build-arg", f"{key}={value}")]
         started = time.monotonic()
-        print(f"building {IMAGE}:{target} ...", end=" ", flush=True, file=sys.stderr)
-        command = [*docker_command(), "build", "-f", str(DOCKERFILE), "--target", target, "-t", f"{IMAGE}:{target}"]
+        print(f"building {IMAGE}:{name} ...", end=" ", flush=True, file=sys.stderr)
+        command = [*docker_command(), "build", "-f", str(DOCKERFILE), "--target", target, "-t", f"{IMAGE}:{name}"]
         result = subprocess.run(
             [*command, *args, str(ROOT)], cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             print("FAILED", file=sys.stderr)
-            raise SystemExit(f"build of target {target} failed:\n{result.stderr[-4000:]}")
+            raise SystemExit(f"build of {name} (target {target}) failed:\n{result.stderr[-4000:]}")
         print(f"{time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
@@ -311,6 +318,10 @@ def render_markdown(rows: list[Row], *, measured_at: dt.datetime, engine: str, c
         "`minimal` is `FROM scratch`, so all of it is its own.",
         "- largest layers: `docker history --no-trunc`, CREATED BY shortened; (base) marks a base image layer.",
     ]
+    for name, (target, variant_args) in VARIANTS.items():
+        if any(row.target == name for row in rows):
+            arguments = " ".join(f"--build-arg {key}={value}" for key, value in variant_args.items())
+            out.append(f"- `{name}`: the `{target}` target built with `{arguments}` (not one of the lesson's steps).")
     if line := ratio_line(rows):
         out += ["", f"**{line}.**"]
     by_target = {row.target: row for row in rows}
@@ -510,10 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = [target for target in TARGETS if target not in bases]
     if missing:
         raise SystemExit(f"{DOCKERFILE} has no stage named {', '.join(missing)}")
+    bases |= {name: bases[target] for name, (target, _) in VARIANTS.items()}
+    images = [*TARGETS, *VARIANTS]
 
     if not args.no_build:
-        build(TARGETS, build_args)
-    rows = measure(TARGETS, bases)
+        build(images, build_args)
+    rows = measure(images, bases)
     engine = docker("version", "--format", "{{.Server.Version}}").strip()
     measured_at = dt.datetime.now(dt.UTC)
     command = " ".join([COMMAND, *(shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:]))])

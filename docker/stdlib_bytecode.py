@@ -19,6 +19,7 @@ Usage: python -B stdlib_bytecode.py OUTPUT
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -54,6 +55,8 @@ STACK = [
     "uvicorn.server",
     "anyio._backends._asyncio",
     "anyio.to_thread",
+    "prometheus_client",
+    "prometheus_client.multiprocess",
     # What service/ imports from the standard library directly.
     "contextlib",
     "dataclasses",
@@ -73,12 +76,25 @@ STACK = [
 ]
 
 
+# Imported by tracing when the image has the `otel` extra (EXTRAS=otel); skipped when absent.
+OPTIONAL_STACK = [
+    "opentelemetry.sdk.trace",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.resources",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.instrumentation.sqlalchemy.engine",
+]
+
+
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     output = sys.argv[1]
     for name in STACK:
         importlib.import_module(name)
+    for name in OPTIONAL_STACK:
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(name)
     stdlib = os.path.dirname(os.__file__)
     sources = sorted(
         module.__file__

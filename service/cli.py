@@ -24,8 +24,13 @@ def main() -> None:
 
     from service.log import configure_logging  # noqa: PLC0415
     from service.main import create_app  # noqa: PLC0415
+    from service.observability.multiprocess import prepare_shared_metrics_directory  # noqa: PLC0415
+    from service.observability.tracing import tracing_request  # noqa: PLC0415
 
-    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    trace_context = tracing_request().enabled
+    configure_logging(level=settings.log_level, log_format=settings.log_format, trace_context=trace_context)
+    # Here, once, before any worker (or the app below) writes metrics there.
+    prepare_shared_metrics_directory(settings)
     # Several workers need an import string so each process builds its own app.
     app = create_app(settings) if settings.workers == 1 else "service.main:app"
     uvicorn.run(

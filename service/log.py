@@ -59,9 +59,13 @@ class _OutputHandler(logging.Handler):
             self.handleError(record)
 
 
-def configure_logging(*, level: LogLevel, log_format: LogFormat, stream: TextIO | None = None) -> None:
+def configure_logging(
+    *, level: LogLevel, log_format: LogFormat, stream: TextIO | None = None, trace_context: bool = False
+) -> None:
     """Send every log line (structlog, stdlib, uvicorn) to one stream (stdout by default) in one format.
 
+    trace_context: events logged inside a traced request carry its trace_id and
+    span_id (when tracing is on; off, the processor is not in the chain at all).
     Call it before the first log call: loggers are cached on first use.
     """
     _output.stream = stream or sys.stdout
@@ -72,6 +76,10 @@ def configure_logging(*, level: LogLevel, log_format: LogFormat, stream: TextIO 
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if trace_context:
+        from service.observability.tracing import add_trace_context  # noqa: PLC0415 (only when tracing)
+
+        shared.append(add_trace_context)
     rendering: list[structlog.types.Processor]
     if as_json:
         # Tracebacks become an "exception" string field, so one event stays one line.

@@ -12,10 +12,13 @@ from fastapi import FastAPI
 from service.api.dependencies import Services
 from service.api.errors import register_error_handlers
 from service.api.routes import health, model_files, tasks
+from service.api.routes import metrics as metrics_route
 from service.db import create_db_engine, create_schema
 from service.log import configure_logging
 from service.middleware.body_limit import BodySizeLimitMiddleware
 from service.middleware.request_context import RequestContextMiddleware
+from service.observability.tracing import tracing_request
+from service.observability.wiring import Observability
 from service.repositories.database import SqlDatabaseProbe
 from service.repositories.model_files import ModelDirectory
 from service.repositories.tasks import SqlTaskRepository
@@ -34,17 +37,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings = load_settings_or_exit()
     engine = create_db_engine(settings)
     models = ModelDirectory(settings.models_dir)
+    observability = Observability.create(settings, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in this pool; it matches the connection pool size.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        observability.start()
         await anyio.to_thread.run_sync(create_schema, engine)
         log.info("startup_complete", database=engine.url.get_backend_name(), models_dir=str(settings.models_dir))
         try:
             yield
         finally:
             engine.dispose()
+            await observability.stop()
             log.info("shutdown_complete")
 
     app = FastAPI(
@@ -52,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="A layered FastAPI service template: tasks in SQL, model files read-only.",
         lifespan=lifespan,
+        telemetry=observability.fastapi_telemetry(),
     )
     app.state.services = Services(
         tasks=TaskService(SqlTaskRepository(engine)),
@@ -61,9 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     # Added last = outermost: the request context sees (and logs) the 413s too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    quiet = [metrics_route.METRICS_PATH] if observability.metrics else []
+    app.add_middleware(RequestContextMiddleware, observers=observability.observers, quiet_paths=quiet)
     for module in (health, tasks, model_files):
         app.include_router(module.router)
+    if observability.metrics is not None:
+        app.include_router(metrics_route.router(observability.metrics))
     return app
 
 
@@ -73,7 +83,8 @@ def __getattr__(name: str) -> FastAPI:
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     settings = load_settings_or_exit()
-    configure_logging(level=settings.log_level, log_format=settings.log_format)
+    trace_context = tracing_request().enabled
+    configure_logging(level=settings.log_level, log_format=settings.log_format, trace_context=trace_context)
     application = create_app(settings)
     globals()["app"] = application
     return application

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +52,17 @@ class Settings(BaseSettings):
     # the platform's grace period (Docker: 10 s, Kubernetes: 30 s by default).
     shutdown_timeout: int = Field(default=8, ge=0, le=3600)
 
+    # Observability (docs/observability.md). Tracing has no setting of ours: the
+    # standard OTEL_* variables configure it, and PROMETHEUS_MULTIPROC_DIR the
+    # metrics of several workers; their libraries read those from the environment.
+    # GET /metrics and the measurements behind it.
+    metrics_enabled: bool = True
+    # What the build-info metric and the trace resource report. The image sets
+    # both from its VERSION and REVISION build arguments; unset or empty, the
+    # version is the installed package's and the revision "unknown".
+    build_version: str = ""
+    build_revision: str = ""
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
@@ -68,6 +80,21 @@ class Settings(BaseSettings):
         if url["backend"] == "sqlite" and url["database"] in (None, "", ":memory:"):
             raise ValueError("an in-memory SQLite database is not supported; give a file path")
         return value
+
+    @property
+    def service_version(self) -> str:
+        """BUILD_VERSION, else the installed package's version, else "unknown"."""
+        if self.build_version:
+            return self.build_version
+        try:
+            return metadata.version("task-api")
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    @property
+    def service_revision(self) -> str:
+        """BUILD_REVISION, else "unknown"."""
+        return self.build_revision or "unknown"
 
     @property
     def sqlite_file(self) -> Path | None:

@@ -15,6 +15,7 @@ from service.main import create_app
 from service.settings import Settings
 
 SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
+THIRD_PARTY_PREFIXES = ("OTEL_", "PROMETHEUS_")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -37,6 +38,9 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     """No setting leaks in from the caller's environment or a .env in the repository."""
     for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    # The third-party layers' own variables (tracing, multi-worker metrics) too.
+    for name in [name for name in os.environ if name.startswith(THIRD_PARTY_PREFIXES)]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 

@@ -26,8 +26,12 @@ def free_port() -> int:
 
 
 def service_environment(**settings: str) -> dict[str, str]:
-    """The caller's environment without any service setting, plus `settings` (JSON logs unless told)."""
-    environment = {key: value for key, value in os.environ.items() if key.upper() not in SETTINGS_VARIABLES}
+    """The environment minus service settings and OTEL_*/PROMETHEUS_* variables, plus `settings` (JSON logs default)."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in SETTINGS_VARIABLES and not key.upper().startswith(("OTEL_", "PROMETHEUS_"))
+    }
     return environment | {"LOG_FORMAT": "json"} | settings
 
 

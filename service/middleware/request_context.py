@@ -1,10 +1,17 @@
-"""Request context (pure ASGI): request id, one access event per request, last-resort JSON 500."""
+"""Request context (pure ASGI): request id, one access event per request, last-resort JSON 500, observers.
+
+The middleware times each request once; observers (metrics, tracing) are told
+when it starts and how it ended, so they share that timing instead of wrapping
+the application in one more middleware each.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 import structlog
 from starlette.datastructures import MutableHeaders
@@ -18,6 +25,15 @@ access_log = structlog.get_logger("service.access")
 error_log = structlog.get_logger("service.errors")
 
 
+class RequestObserver(Protocol):
+    """Told about every HTTP request, on the event loop: keep both calls cheap and never raise."""
+
+    def request_started(self, scope: Scope, request_id: str) -> None: ...
+
+    def request_finished(self, scope: Scope, status_code: int, seconds: float) -> None:
+        """After the response (or the failure); the router has put the matched route in scope["route"]."""
+
+
 class RequestContextMiddleware:
     """Tags every request with an id, logs one access event, and turns escaped exceptions into a JSON 500.
 
@@ -25,8 +41,13 @@ class RequestContextMiddleware:
     which logs and re-raises) gives exactly one error log event.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, *, observers: Sequence[RequestObserver] = (), quiet_paths: Collection[str] = ()
+    ) -> None:
         self.app = app
+        self.observers = tuple(observers)
+        # Paths polled by machines (the metrics scrape): their access events are logged at debug.
+        self.quiet_paths = frozenset(quiet_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,6 +55,8 @@ class RequestContextMiddleware:
             return
 
         request_id = _request_id(scope)
+        for observer in self.observers:
+            observer.request_started(scope, request_id)
         started = time.perf_counter()
         status_code = 500
         response_started = False
@@ -55,12 +78,16 @@ class RequestContextMiddleware:
                     response = JSONResponse({"detail": "Internal Server Error"}, status_code=500)
                     await response(scope, receive, send_with_request_id)
             finally:
-                access_log.info(
+                seconds = time.perf_counter() - started
+                for observer in self.observers:
+                    observer.request_finished(scope, status_code, seconds)
+                log = access_log.debug if scope["path"] in self.quiet_paths else access_log.info
+                log(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status_code,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(seconds * 1000, 2),
                 )
 
 
