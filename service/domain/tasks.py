@@ -7,9 +7,11 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Enum, Identity, Integer, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from service.domain.metadata import TableModel
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -66,10 +68,40 @@ class TaskBase(SQLModel):
     due_date: date | None = None
 
 
-class Task(TaskBase, table=True):
-    __tablename__ = "tasks"
+def _enum_column(enum: type[StrEnum], name: str) -> Enum:
+    # VARCHAR plus a named CHECK on every engine rather than a PostgreSQL enum
+    # type, so adding a value later is a reviewed CHECK change, not an ALTER TYPE.
+    return Enum(
+        enum,
+        name=name,  # the CHECK is ck_tasks_<name> (service/domain/metadata.py)
+        native_enum=False,
+        create_constraint=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+
+class Task(TaskBase, TableModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # What the API validates, the database enforces too, so a row written
+        # around the API (a script, a fork's bug) is still valid. SQLite does
+        # not enforce VARCHAR lengths; these CHECKs do, on both engines.
+        CheckConstraint(f"length(title) BETWEEN 1 AND {TITLE_MAX}", name="title_length"),
+        CheckConstraint(f"length(description) <= {DESCRIPTION_MAX}", name="description_length"),
+        # Ids are never reused after a delete (SQLite AUTOINCREMENT, like an identity column).
+        {"sqlite_autoincrement": True},
+    )
+
+    # BIGINT identity on PostgreSQL; on SQLite exactly INTEGER, the only type
+    # that makes the primary key the table's rowid (auto-assigned, 64-bit anyway).
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True),
+    )
+    status: TaskStatus = Field(default=TaskStatus.todo, sa_type=_enum_column(TaskStatus, "status"), nullable=False)
+    priority: TaskPriority = Field(
+        default=TaskPriority.medium, sa_type=_enum_column(TaskPriority, "priority"), nullable=False
+    )
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 

@@ -1,4 +1,4 @@
-"""HTTP contract of /tasks."""
+"""HTTP contract of /tasks, on every engine."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 
 from service.main import create_app
 from service.settings import Settings
+from tests.engines import on_every_engine
 
 TASK_FIELDS = {"id", "title", "description", "status", "priority", "due_date", "created_at", "updated_at"}
+
+pytestmark = on_every_engine
 
 
 def create(client: TestClient, **fields: Any) -> dict[str, Any]:
