@@ -15,7 +15,7 @@ from service.settings import InvalidSettings, Settings, load_settings, mask_data
 from tests.live import LiveServer, service_environment
 from tests.postgres import APP_PASSWORD, APP_USER, LocalPostgres
 
-SECRET = "hunter2-Secret"
+SECRET = "hunter2-Secret"  # noqa: S105  (looked for in messages)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_postgresql_without_a_driver_means_psycopg() -> None:
 def test_unusable_urls_name_the_variable(monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
 
-    with pytest.raises(InvalidSettings, match="^invalid configuration: ") as raised:
+    with pytest.raises(InvalidSettings, match=r"^invalid configuration: ") as raised:
         load_settings()
 
     assert expected in str(raised.value)

@@ -78,7 +78,8 @@ def test_upgrade_from_empty_to_head_down_to_base_and_up_again(engine: Engine, em
     with engine.begin() as connection:
         connection.execute(
             text(
-                "INSERT INTO tasks (title, status, priority, created_at, updated_at) VALUES ('t', 'todo', 'low', :at, :at)"
+                "INSERT INTO tasks (title, status, priority, created_at, updated_at) "
+                "VALUES ('t', 'todo', 'low', :at, :at)"
             ),
             {"at": "2030-01-01 00:00:00"},
         )
