@@ -124,7 +124,9 @@ class LocalPostgres:
 
     def restart(self) -> None:
         """pg_ctl restart -m fast: every connection is cut, the server is down for a moment, then back."""
-        self._run("pg_ctl", "restart", "-D", str(self.data), "-m", "fast", "-w", "-o", self._options())
+        # -l again: without it the new postmaster would write to (and hold open) our pipes.
+        log = str(self.log_file)
+        self._run("pg_ctl", "restart", "-D", str(self.data), "-l", log, "-m", "fast", "-w", "-o", self._options())
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
