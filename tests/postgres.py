@@ -68,6 +68,7 @@ class LocalPostgres:
 
     bin_dir: Path
     settings: dict[str, str] = field(default_factory=dict)  # extra postgres -c settings
+    wrapper: tuple[str, ...] = ()  # runs every command under it, e.g. ("taskset", "-c", "0")
     port: int = field(default_factory=free_port)
     directory: Path = field(init=False)
 
@@ -88,7 +89,7 @@ class LocalPostgres:
         return self.directory / "server.log"
 
     def _run(self, *command: str, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.bin_dir / command[0]), *command[1:]]
+        argv = [*self.wrapper, str(self.bin_dir / command[0]), *command[1:]]
         if self._as_root:
             argv = ["runuser", "-u", SERVER_USER, "--", *argv]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.directory)
