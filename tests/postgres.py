@@ -177,9 +177,9 @@ class LocalPostgres:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def started(bin_dir: Path, **settings: str) -> LocalPostgres:
-    """initdb, start and the app user; the caller calls cleanup()."""
-    server = LocalPostgres(bin_dir, settings=settings)
+def started(bin_dir: Path, *, wrapper: tuple[str, ...] = (), **settings: str) -> LocalPostgres:
+    """initdb, start and the app user (`settings`: postgres -c options); the caller calls cleanup()."""
+    server = LocalPostgres(bin_dir, settings=settings, wrapper=wrapper)
     try:
         server.init().start()
         server.create_app_user()

@@ -121,6 +121,17 @@ def test_a_bad_setting_exits_2_before_touching_the_database(tmp_path: Path) -> N
     assert not (tmp_path / "data").exists()
 
 
+def test_the_migrate_command_imports_no_web_stack() -> None:
+    code = (
+        "import sys, service.cli, service.migrate_command\n"
+        "print(sorted({'fastapi', 'uvicorn', 'starlette'} & set(sys.modules)))"
+    )
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+
+    assert result.stdout.strip() == "[]"
+
+
 def test_an_unknown_command_prints_the_usage_and_exits_2(tmp_path: Path) -> None:
     code, _, stderr = finish(start(tmp_path, "sqlite:///data/tasks.db", command=(*MIGRATE[:3], "upgrade")))
 
