@@ -18,15 +18,14 @@ from service.domain import tasks  # noqa: F401  (registers the tables in the met
 from service.domain.metadata import metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+def render_item(type_: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
     """Render the plain SQLAlchemy type under our TypeDecorators (UtcDateTime, SQLModel's AutoString).
 
     A revision that named service.domain.tasks.UtcDateTime would break as soon
     as a fork renamed or removed it; the stored type is the implementation's.
     """
     if type_ == "type" and isinstance(obj, TypeDecorator):
-        autogen_context.imports.add("import sqlalchemy as sa")
-        return f"sa.{obj.impl!r}"
+        return f"sa.{obj.impl!r}"  # script.py.mako imports sqlalchemy as sa
     return False  # Alembic's own rendering
 
 
