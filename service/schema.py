@@ -100,8 +100,9 @@ def upgrade_to_head(settings: Settings) -> tuple[str | None, str]:
     left alone (see Revisions.problem).
     """
     revisions = code_revisions()
-    engine = _migration_engine(settings)
+    engine: Engine | None = None
     try:
+        engine = _migration_engine(settings)
         with _migration_lock(engine, settings), engine.begin() as connection:
             before = current_revision(connection)
             if before is not None and before not in revisions.known:
@@ -117,7 +118,8 @@ def upgrade_to_head(settings: Settings) -> tuple[str | None, str]:
     except (SQLAlchemyError, CommandError, OSError) as exc:
         raise MigrationError(describe_error(exc, settings)) from exc
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     if before != after:
         log.info("schema_migrated", before=before, after=after)
     return before, after

@@ -63,7 +63,7 @@ def postgres() -> Iterator[LocalPostgres]:
     found = find_binaries()
     if isinstance(found, str):
         pytest.skip(found)
-    server = started(found, **POSTGRES_TEST_SETTINGS)
+    server = started(found, POSTGRES_TEST_SETTINGS)
     try:
         server.create_database(TEMPLATE_DATABASE)
         upgrade_to_head(Settings(_env_file=None, database_url=server.url(TEMPLATE_DATABASE)))

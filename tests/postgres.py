@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,9 +177,11 @@ class LocalPostgres:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def started(bin_dir: Path, *, wrapper: tuple[str, ...] = (), **settings: str) -> LocalPostgres:
+def started(
+    bin_dir: Path, settings: Mapping[str, str] | None = None, *, wrapper: tuple[str, ...] = ()
+) -> LocalPostgres:
     """initdb, start and the app user (`settings`: postgres -c options); the caller calls cleanup()."""
-    server = LocalPostgres(bin_dir, settings=settings, wrapper=wrapper)
+    server = LocalPostgres(bin_dir, settings=dict(settings or {}), wrapper=wrapper)
     try:
         server.init().start()
         server.create_app_user()
@@ -190,8 +192,8 @@ def started(bin_dir: Path, *, wrapper: tuple[str, ...] = (), **settings: str) ->
 
 
 @contextlib.contextmanager
-def running(bin_dir: Path, **settings: str) -> Iterator[LocalPostgres]:
-    server = started(bin_dir, **settings)
+def running(bin_dir: Path, settings: Mapping[str, str] | None = None) -> Iterator[LocalPostgres]:
+    server = started(bin_dir, settings)
     try:
         yield server
     finally:

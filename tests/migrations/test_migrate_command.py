@@ -113,6 +113,17 @@ def test_an_unreachable_server_ends_in_one_masked_line_and_exit_1(postgres: Loca
     assert "Traceback" not in stderr
 
 
+def test_a_sqlite_file_that_cannot_be_created_ends_in_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+
+    code, logged, stderr = finish(start(tmp_path, f"sqlite:///{tmp_path}/a-file/tasks.db"))
+
+    assert (code, logged) == (1, [])
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith(f"error: migrate sqlite:///{tmp_path}/a-file/tasks.db: ")
+    assert "a-file" in stderr.removeprefix(f"error: migrate sqlite:///{tmp_path}/a-file/tasks.db: ")
+
+
 def test_a_bad_setting_exits_2_before_touching_the_database(tmp_path: Path) -> None:
     code, _, stderr = finish(start(tmp_path, "sqlite:///data/tasks.db", MIGRATE_LOCK_TIMEOUT="soon"))
 

@@ -42,7 +42,7 @@ def drill_postgres() -> Iterator[LocalPostgres]:
     found = find_binaries()
     if isinstance(found, str):
         pytest.skip(found)
-    server = started(found, fsync="off", max_connections=str(MAX_CONNECTIONS))
+    server = started(found, {"fsync": "off", "max_connections": str(MAX_CONNECTIONS)})
     try:
         yield server
     finally:
