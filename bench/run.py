@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from bench import bad_config, containers, granian_env, observability, report, wrk
+from bench import bad_config, containers, granian_env, observability, postgres, report, wrk
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS, Server, free_port, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +95,7 @@ class Results:
     granian_size: tuple[int, int] = (0, 0)
     otlp_received: dict[str, tuple[int, int]] = field(default_factory=dict)  # tracing variant: (exports, bytes)
     tutorial_after_64: int = 0  # status of one GET right after the 64-connection run (0: no answer in 3 s)
+    postgres: postgres.Figures | None = None  # the PostgreSQL phase (bench/postgres.py); None: not run
     machine: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -390,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: shorter runs (about 2 minutes)")
     parser.add_argument("--no-docker", action="store_true", help="skip the container figures")
     parser.add_argument("--no-granian", action="store_true", help="skip the granian comparison")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL rows")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md", help="Markdown report")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -413,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         run_http(results, work, bin_dir)
         with Phase(results, "observability cost"):
             observability.measure(results, work)
+        if not args.no_postgres:
+            postgres.measure(results, work)
         with Phase(results, "start-up (local)"):
             makers: dict[str, Callable[[], Server]] = {"service": lambda: make_service(work, "startup")}
             if bin_dir is not None:

@@ -7,11 +7,14 @@ libraries are found by running the service and reading /proc/<pid>/maps, never
 by knowing where a given libc keeps its files.
 
   1. prune the standard library in place (this stage is thrown away) of what
-     the service never imports, and drop all bytecode;
+     the service never imports, the environment of type stubs and C/Cython
+     sources, and drop all bytecode;
   2. start the real server (`python -m service`, the image's CMD), exercise it
-     over HTTP, run the HEALTHCHECK command, read both processes' maps, and
+     over HTTP, import the PostgreSQL driver and dialect in a second process
+     (checking psycopg's binary implementation loads; no server to serve on
+     here), run the HEALTHCHECK command, read both processes' maps, and
      stop the server with SIGTERM: the pruned tree must serve the API. The
-     .pyc files the two processes write mark the modules they imported (in
+     .pyc files the processes write mark the modules they imported (in
      the standard library and the environment), the only ones kept
      byte-compiled;
   3. dlopen() every kept extension module (without running it), so libraries
@@ -73,6 +76,13 @@ PRUNE = [
     "__phello__",
     "site-packages",  # the base image's pip; the venv has its own site-packages
     "config-*",  # Makefile and static library for building extensions
+    # Pure-Python fallbacks of modules the interpreter has in C (_decimal, _io),
+    # and tools for people at a prompt: nothing a server imports.
+    "_pydecimal.py",
+    "_pyio.py",
+    "pydoc.py",
+    "doctest.py",
+    "pickletools.py",
 ]
 PRUNE_DYNLOAD_PREFIXES = (
     "_tkinter",
@@ -91,12 +101,30 @@ PRUNE_DYNLOAD_PREFIXES = (
     "_xxtestfuzz",
     "_xxsubinterpreters",
     "_xxinterpchannels",
+    # East Asian legacy codecs (Shift JIS, Big5, GBK, EUC-KR, ISO-2022, ...): the
+    # service speaks UTF-8 (HTTP, JSON, SQLite, PostgreSQL's client encoding by
+    # default). A PostgreSQL database in such an encoding needs `production`.
+    "_codecs_",
+    "_multibytecodec",
 )
+# Files in the environment nothing imports: type stubs and the Cython and C
+# sources some wheels ship next to their compiled modules.
+PRUNE_VENV_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".h")
 # Read with read(), never mapped, so the maps cannot show them.
 READ_NOT_MAPPED = ["/etc/nsswitch.conf"]
 SKIP_PREFIXES = ("/proc/", "/dev/", "/sys/", "/tmp/", "/memfd:", "/run/")
 PYTHON = os.path.join(VENV, "bin", "python")
 HEALTHCHECK = [PYTHON, "-m", "service.healthcheck"]
+# What serving on PostgreSQL imports beyond the SQLite path: the driver (its C
+# implementation, libpq bundled in psycopg_binary.libs) and SQLAlchemy's dialect.
+IMPORT_POSTGRES_PATH = (
+    "import psycopg, psycopg.pq, sqlalchemy\n"
+    "from service.db import create_db_engine\n"
+    "from service.settings import Settings\n"
+    "settings = Settings(_env_file=None, database_url='postgresql+psycopg://app@127.0.0.1:1/tasks')\n"
+    "create_db_engine(settings).dialect\n"
+    "print(psycopg.pq.__impl__)\n"
+)
 
 
 def log(*parts: object) -> None:
@@ -142,6 +170,10 @@ def prune_stdlib() -> None:
     for name in os.listdir(DYNLOAD):
         if name.startswith(PRUNE_DYNLOAD_PREFIXES):
             os.unlink(os.path.join(DYNLOAD, name))
+    for root, _dirs, files in os.walk(VENV):
+        for name in files:
+            if name.endswith(PRUNE_VENV_SUFFIXES):
+                os.unlink(os.path.join(root, name))
     for root, dirs, _files in os.walk(STDLIB):
         for name in [d for d in dirs if d in ("tests", "idle_test")]:
             shutil.rmtree(os.path.join(root, name))
@@ -231,6 +263,14 @@ def smoke_run() -> set[str]:
             status = request(method, path, body)
             if status != expected:
                 sys.exit(f"collect: {method} {path} answered {status}, expected {expected}")
+        # The PostgreSQL path cannot be served here (no server in a build): import
+        # what it loads, with bytecode written, so those modules are kept compiled
+        # too; and fail the build unless psycopg runs on its bundled libpq.
+        postgres_path = subprocess.run(
+            [PYTHON, "-c", IMPORT_POSTGRES_PATH], env=env, capture_output=True, text=True, check=False
+        )
+        if postgres_path.returncode != 0 or postgres_path.stdout.strip() != "binary":
+            sys.exit(f"collect: the PostgreSQL driver does not load: {postgres_path.stdout}{postgres_path.stderr}")
         probe = subprocess.Popen(HEALTHCHECK, env=env)
         time.sleep(0.3)  # let the probe import what it needs before looking
         with contextlib.suppress(OSError):

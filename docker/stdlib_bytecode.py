@@ -3,8 +3,8 @@
 Runs in the `stdlib-bytecode` stage (docker/Dockerfile) with the production
 environment's python, BEFORE the service code exists in the build, so a code
 change never re-runs it. It imports the stack the service runs on (uvicorn
-with uvloop and httptools, FastAPI, SQLModel on SQLite, structlog,
-pydantic-settings) and the standard library modules the service imports
+with uvloop and httptools, FastAPI, SQLModel on SQLite and PostgreSQL
+(psycopg), Alembic, structlog, pydantic-settings) and the standard library modules the service imports
 itself, then writes unchecked-hash .pyc files (valid whatever the layers'
 timestamps) for every standard library module that was loaded into OUTPUT,
 under their absolute paths, so the production stage copies OUTPUT over /.
@@ -57,11 +57,19 @@ STACK = [
     "anyio.to_thread",
     "prometheus_client",
     "prometheus_client.multiprocess",
+    # Migrations (service/schema.py, at every SQLite start-up) and PostgreSQL.
+    "alembic.command",
+    "alembic.runtime.migration",
+    "alembic.script",
+    "alembic.autogenerate",
+    "psycopg",
+    "sqlalchemy.dialects.postgresql.psycopg",
     # What service/ imports from the standard library directly.
     "contextlib",
     "dataclasses",
     "datetime",
     "enum",
+    "fcntl",
     "functools",
     "hashlib",
     "json",

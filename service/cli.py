@@ -1,8 +1,13 @@
-"""Process entry point (`service` script, `python -m service`): settings, logging, then uvicorn."""
+"""Process entry point (`service` script, `python -m service`): settings, logging, then uvicorn.
+
+`service migrate` (`python -m service migrate`) upgrades the database schema
+to the code's head instead, and exits.
+"""
 
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 from service.startup import load_settings_or_exit
@@ -12,7 +17,22 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def main() -> None:
+USAGE = "usage: service [migrate]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments == ["migrate"]:
+        from service.migrate_command import migrate  # noqa: PLC0415  (no web stack for a migration)
+
+        raise SystemExit(migrate())
+    if arguments:
+        print(USAGE, file=sys.stderr)
+        raise SystemExit(2)
+    serve()
+
+
+def serve() -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal so the
     # process dies of it (exit 143). A graceful stop asked for by the platform
     # (docker stop, Kubernetes) is a success: exit 0 instead.

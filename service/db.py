@@ -1,36 +1,82 @@
-"""Database engine: creation, engine-specific tuning and schema creation. Nothing above this layer knows the engine."""
+"""Database engines: creation and engine-specific tuning (SQLite, PostgreSQL). Nothing above knows the engine."""
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
-from service.domain.tasks import Task
-from service.settings import Settings
+from service.settings import MASK, Settings
+
+# What the service calls itself on the server (pg_stat_activity.application_name),
+# unless the URL says otherwise (?application_name=...).
+APPLICATION_NAME = "task-api"
 
 
-def create_db_engine(settings: Settings) -> Engine:
-    """Build the engine. Does not connect: nothing touches the database until first use."""
+def database_url(settings: Settings) -> URL:
+    """DATABASE_URL parsed, with DATABASE_PASSWORD (e.g. from a secret file) filled in."""
     url = make_url(settings.database_url)
-    # One connection per thread that runs database work, and no overflow: a
-    # request can never queue for a connection behind the threadpool.
-    pool_options: dict[str, Any] = {"pool_size": settings.threadpool_size, "max_overflow": 0, "pool_pre_ping": False}
+    if settings.database_password is not None:
+        url = url.set(password=settings.database_password.get_secret_value())
+    return url
+
+
+def create_db_engine(settings: Settings, *, pool_size: int | None = None) -> Engine:
+    """Build the engine. Does not connect: nothing touches the database until first use.
+
+    The pool has `pool_size` connections (default: one per threadpool thread) and
+    no overflow: a request can never queue for a connection behind the threadpool.
+    """
+    url = database_url(settings)
+    pool_options: dict[str, Any] = {"pool_size": pool_size or settings.threadpool_size, "max_overflow": 0}
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_options)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_pre_ping=False, **pool_options)
         database_file = Path(url.database or "")
         event.listen(engine, "connect", _tune_sqlite_connection)
         event.listen(engine, "connect", partial(_remember_database_file, database_file))
         event.listen(engine, "checkout", partial(_check_database_file, database_file))
         event.listen(engine, "handle_error", _treat_sqlite_file_errors_as_disconnects)
         return engine
-    return create_engine(url, **pool_options)
+    connect_args: dict[str, Any] = {"connect_timeout": settings.database_connect_timeout}
+    if "application_name" not in url.query:
+        connect_args["application_name"] = APPLICATION_NAME
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        # A server restart or failover leaves dead connections in the pool; a
+        # round trip on checkout finds them and reconnects, so a request gets a
+        # working connection or a quick 503, never a half-dead one.
+        pool_pre_ping=True,
+        pool_recycle=settings.database_pool_recycle,
+        **pool_options,
+    )
+
+
+def ping(engine: Engine) -> None:
+    """One round trip; raises SQLAlchemyError when the database does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def describe_error(exc: BaseException, settings: Settings) -> str:
+    """A driver error as one line (libpq's messages span lines), the password never in it."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    # Drivers do not echo passwords today; this keeps it so whatever they say.
+    for secret in _passwords(settings):
+        reason = reason.replace(secret, MASK)
+    return re.sub(r"\(Background on this error at: [^)]*\)", "", reason).strip()
+
+
+def _passwords(settings: Settings) -> list[str]:
+    url = database_url(settings)
+    return [url.password] if isinstance(url.password, str) and url.password else []
 
 
 def _tune_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -79,10 +125,3 @@ _SQLITE_FILE_ERRORS = ("unable to open database file", "disk i/o error")
 def _treat_sqlite_file_errors_as_disconnects(context: ExceptionContext) -> None:
     if any(message in str(context.original_exception).lower() for message in _SQLITE_FILE_ERRORS):
         context.is_disconnect = True
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables (and, for SQLite, the database file's directory)."""
-    if engine.url.get_backend_name() == "sqlite" and engine.url.database:
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-    Task.metadata.create_all(engine)

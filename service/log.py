@@ -112,6 +112,9 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Alembic narrates every step at INFO (plugins, "Context impl ..."); the
+    # service's schema_* events say what happened (service/schema.py).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False

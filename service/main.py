@@ -13,7 +13,7 @@ from service.api.dependencies import Services
 from service.api.errors import register_error_handlers
 from service.api.routes import health, model_files, tasks
 from service.api.routes import metrics as metrics_route
-from service.db import create_db_engine, create_schema
+from service.db import create_db_engine
 from service.log import configure_logging
 from service.middleware.body_limit import BodySizeLimitMiddleware
 from service.middleware.request_context import RequestContextMiddleware
@@ -22,6 +22,7 @@ from service.observability.wiring import Observability
 from service.repositories.database import SqlDatabaseProbe
 from service.repositories.model_files import ModelDirectory
 from service.repositories.tasks import SqlTaskRepository
+from service.schema import code_revisions, upgrade_to_head
 from service.services.health import ReadinessService
 from service.services.model_files import ModelFileService
 from service.services.tasks import TaskService
@@ -38,13 +39,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings)
     models = ModelDirectory(settings.models_dir)
     observability = Observability.create(settings, engine)
+    database = SqlDatabaseProbe(engine, code_revisions())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in this pool; it matches the connection pool size.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
         observability.start()
-        await anyio.to_thread.run_sync(create_schema, engine)
+        if settings.sqlite_file is not None:
+            # One instance owns a SQLite file: it migrates itself (a no-op at head).
+            await anyio.to_thread.run_sync(upgrade_to_head, settings)
+        else:
+            # A server database is migrated by `service migrate`, never by a serving
+            # replica; until then /ready says what is pending.
+            await anyio.to_thread.run_sync(database.warn_if_schema_pending)
         log.info("startup_complete", database=engine.url.get_backend_name(), models_dir=str(settings.models_dir))
         try:
             yield
@@ -63,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = Services(
         tasks=TaskService(SqlTaskRepository(engine)),
         model_files=ModelFileService(models),
-        readiness=ReadinessService(SqlDatabaseProbe(engine), models),
+        readiness=ReadinessService(database, models),
     )
     register_error_handlers(app)
     # Added last = outermost: the request context sees (and logs) the 413s too.

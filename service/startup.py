@@ -43,30 +43,35 @@ def check_storage(settings: Settings) -> None:
     """Raise InvalidSettings when MODELS_DIR or DATABASE_URL cannot work.
 
     A missing models directory is allowed (it may be mounted later; /ready
-    reports it), a models path that is a file is not. The database must open
-    and take the schema, which also creates the SQLite file's directory.
+    reports it), a models path that is a file is not. A SQLite file must open
+    and is migrated here (one instance owns it; this also creates its
+    directory and adopts a 0.1.0 file). A server database must answer with
+    these credentials; it is never migrated by a serving process (`service
+    migrate` does that), and /ready reports pending migrations.
     """
     if settings.models_dir.exists() and not settings.models_dir.is_dir():
         raise InvalidSettings(f"MODELS_DIR: {settings.models_dir} is not a directory")
+    # Deferred: SQLAlchemy, Alembic and the models are most of the start-up cost,
+    # and every check above needs none of them.
     if settings.sqlite_file is not None:
         _check_database_file(settings.sqlite_file)
-    # Deferred: SQLAlchemy and the models are most of the start-up cost, and
-    # every check above needs none of them.
+        from service.schema import MigrationError, upgrade_to_head  # noqa: PLC0415
+
+        try:
+            upgrade_to_head(settings)
+        except MigrationError as exc:
+            raise InvalidSettings(f"DATABASE_URL: cannot open the database: {exc}") from None
+        return
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
 
-    from service.db import create_db_engine, create_schema  # noqa: PLC0415
+    from service.db import create_db_engine, describe_error, ping  # noqa: PLC0415
 
+    engine = create_db_engine(settings, pool_size=1)
     try:
-        engine = create_db_engine(settings)
+        ping(engine)
     except SQLAlchemyError as exc:
-        raise InvalidSettings(f"DATABASE_URL: {exc}") from None
-    try:
-        create_schema(engine)
-    except OSError as exc:
-        raise InvalidSettings(f"DATABASE_URL: cannot create the database directory: {exc}") from None
-    except SQLAlchemyError as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise InvalidSettings(f"DATABASE_URL: cannot open the database: {reason}") from None
+        reason = describe_error(exc, settings)
+        raise InvalidSettings(f"DATABASE_URL: cannot connect to {settings.masked_database_url}: {reason}") from None
     finally:
         engine.dispose()
 
@@ -84,17 +89,23 @@ def _check_database_file(database_file: Path) -> None:
         raise InvalidSettings(f"DATABASE_URL: cannot open the database: {database_file} is not a regular file")
 
 
-def load_settings_or_exit(*, listen: bool = False) -> Settings:
+def load_settings_or_exit(*, listen: bool = False, storage: bool = True) -> Settings:
     """Settings from the environment, checked; or exit 2 with one line on stderr (no traceback).
 
     listen=True also checks that HOST:PORT can be bound: only for the process
     that will bind it (uvicorn's worker processes inherit the parent's socket).
+    storage=False skips check_storage (`service migrate` reports its own errors).
     """
     try:
         settings = load_settings()
         if listen:
             check_listen_address(settings)
-        check_storage(settings)
+        # Logging before the storage checks: migrating a SQLite file logs events.
+        from service.log import configure_logging  # noqa: PLC0415
+
+        configure_logging(level=settings.log_level, log_format=settings.log_format)
+        if storage:
+            check_storage(settings)
     except InvalidSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

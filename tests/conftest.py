@@ -12,10 +12,20 @@ from fastapi.testclient import TestClient
 
 from service.log import configure_logging
 from service.main import create_app
-from service.settings import Settings
+from service.schema import upgrade_to_head
+from service.settings import SECRETS_DIR_VARIABLE, Settings
+from tests.postgres import TEMPLATE_DATABASE, LocalPostgres, find_binaries, started
 
-SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields]
+SETTINGS_VARIABLES = [name.upper() for name in Settings.model_fields] + [SECRETS_DIR_VARIABLE]
 THIRD_PARTY_PREFIXES = ("OTEL_", "PROMETHEUS_")
+# The session's server: fast and throwaway (no fsync), and a session time zone
+# that is not UTC, so a test sees it if timestamps followed the server's zone.
+POSTGRES_TEST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "timezone": "Etc/GMT-3",
+}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -51,13 +61,41 @@ def models_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One real PostgreSQL for the session, with a template database migrated to head."""
+    found = find_binaries()
+    if isinstance(found, str):
+        pytest.skip(found)
+    server = started(found, POSTGRES_TEST_SETTINGS)
+    try:
+        server.create_database(TEMPLATE_DATABASE)
+        upgrade_to_head(Settings(_env_file=None, database_url=server.url(TEMPLATE_DATABASE)))
+        yield server
+    finally:
+        server.cleanup()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, models_dir: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/data/tasks.db",
-        models_dir=models_dir,
-        _env_file=None,
-    )
+def postgres_database(postgres: LocalPostgres) -> Iterator[str]:
+    """The DATABASE_URL of a fresh PostgreSQL database at the schema's head (a copy of the template)."""
+    name = postgres.create_database(template=TEMPLATE_DATABASE)
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file of the test's own, unless the test runs on every engine (tests/engines.py)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url: str = request.getfixturevalue("postgres_database")
+        return url
+    return f"sqlite:///{tmp_path}/data/tasks.db"
+
+
+@pytest.fixture
+def settings(database_url: str, models_dir: Path) -> Settings:
+    return Settings(database_url=database_url, models_dir=models_dir, _env_file=None)
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from service.settings import Settings
+from service.settings import SECRETS_DIR_VARIABLE, Settings
 
-SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
+SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields} | {SECRETS_DIR_VARIABLE}
 
 
 def free_port() -> int:

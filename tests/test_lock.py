@@ -131,6 +131,22 @@ def test_image_dependencies_have_musllinux_wheels(image: str, platform: str, tmp
     )
 
 
+@pytest.mark.parametrize("platform", MUSL_PLATFORMS, ids=lambda platform: platform.split("-")[0])
+def test_postgresql_driver_installs_its_binary_implementation_on_musllinux(platform: str, tmp_path: Path) -> None:
+    """psycopg[binary] resolves to psycopg-binary (libpq bundled) on Alpine: no libpq or compiler from apk."""
+    exported = run_uv("export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--quiet")
+    assert exported.returncode == 0, exported.stderr
+    pinned = [line.split(";")[0].strip() for line in exported.stdout.splitlines() if line.startswith("psycopg")]
+    requirements = tmp_path / "psycopg.txt"
+    requirements.write_text("\n".join(pinned) + "\n")
+
+    result = musllinux_wheel_check(requirements, platform)
+
+    assert result.returncode == 0, f"no musllinux wheel for {platform}:\n{result.stderr}"
+    resolved = {line.split("==")[0] for line in result.stdout.splitlines() if "==" in line}
+    assert {"psycopg", "psycopg-binary"} <= resolved, result.stdout
+
+
 def test_musllinux_check_rejects_a_source_only_package(tmp_path: Path) -> None:
     """The check can fail: docopt 0.6.2 is published as an sdist only."""
     requirements = tmp_path / "sdist-only.txt"

@@ -53,7 +53,7 @@ def test_dotenv_in_working_directory_is_read_and_environment_wins(
         ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'json', 'console' or 'auto'"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL: Input should be"),
         ("WORKERS", "0", "WORKERS: Input should be greater than or equal to 1"),
-        ("DATABASE_URL", "mysql://db/tasks", "DATABASE_URL: unsupported scheme 'mysql'; supported: sqlite"),
+        ("DATABASE_URL", "mysql://db/tasks", "DATABASE_URL: unsupported scheme 'mysql'; supported: sqlite, postgresql"),
         ("DATABASE_URL", "not a url", "DATABASE_URL: not a database URL"),
         ("DATABASE_URL", "sqlite://", "DATABASE_URL: an in-memory SQLite database is not supported"),
     ],

@@ -3,7 +3,7 @@
 A sync `def` endpoint, a new Session per request from a yield dependency, the
 engine's default pool (5 + 10 overflow connections against a 40-thread pool)
 and request logging through @app.middleware("http"). DATABASE_URL is the
-service's SQLite file.
+service's database: its SQLite file, or the benchmark's PostgreSQL (bench/postgres.py).
 """
 
 import logging
@@ -34,7 +34,11 @@ class Task(SQLModel, table=True):
     updated_at: datetime
 
 
-engine = create_engine(os.environ["DATABASE_URL"], connect_args={"check_same_thread": False})
+DATABASE_URL = os.environ["DATABASE_URL"]
+# As the tutorial: check_same_thread for SQLite (a session may move between threads); nothing for PostgreSQL.
+engine = create_engine(
+    DATABASE_URL, connect_args={"check_same_thread": False} if DATABASE_URL.startswith("sqlite") else {}
+)
 
 
 def get_session() -> Iterator[Session]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Enum, Identity, Integer, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from service.domain.metadata import TableModel
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -50,10 +53,17 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+# RFC 3339 full-date, what the schema's `format: date` promises.
+_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date_as_text(value: Any) -> Any:
-    # Lax validation reads a number as a Unix timestamp (0 -> 1970-01-01); the
-    # contract (and the schema) takes an ISO date string or null, nothing else.
-    if value is not None and not isinstance(value, str | date):
+    # Lax validation reads a number, or a string of digits, as a Unix timestamp
+    # (0 and "0" -> 1970-01-01); the contract (and the schema) takes a
+    # YYYY-MM-DD string or null, nothing else.
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _FULL_DATE.fullmatch(value):
         raise ValueError("must be an ISO 8601 date (YYYY-MM-DD) or null")
     return value
 
@@ -66,10 +76,40 @@ class TaskBase(SQLModel):
     due_date: date | None = None
 
 
-class Task(TaskBase, table=True):
-    __tablename__ = "tasks"
+def _enum_column(enum: type[StrEnum], name: str) -> Enum:
+    # VARCHAR plus a named CHECK on every engine rather than a PostgreSQL enum
+    # type, so adding a value later is a reviewed CHECK change, not an ALTER TYPE.
+    return Enum(
+        enum,
+        name=name,  # the CHECK is ck_tasks_<name> (service/domain/metadata.py)
+        native_enum=False,
+        create_constraint=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+
+class Task(TaskBase, TableModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # What the API validates, the database enforces too, so a row written
+        # around the API (a script, a fork's bug) is still valid. SQLite does
+        # not enforce VARCHAR lengths; these CHECKs do, on both engines.
+        CheckConstraint(f"length(title) BETWEEN 1 AND {TITLE_MAX}", name="title_length"),
+        CheckConstraint(f"length(description) <= {DESCRIPTION_MAX}", name="description_length"),
+        # Ids are never reused after a delete (SQLite AUTOINCREMENT, like an identity column).
+        {"sqlite_autoincrement": True},
+    )
+
+    # BIGINT identity on PostgreSQL; on SQLite exactly INTEGER, the only type
+    # that makes the primary key the table's rowid (auto-assigned, 64-bit anyway).
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True),
+    )
+    status: TaskStatus = Field(default=TaskStatus.todo, sa_type=_enum_column(TaskStatus, "status"), nullable=False)
+    priority: TaskPriority = Field(
+        default=TaskPriority.medium, sa_type=_enum_column(TaskPriority, "priority"), nullable=False
+    )
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime)
 

@@ -1,4 +1,4 @@
-"""Readiness: can this instance serve traffic (database answers, models directory readable)?"""
+"""Readiness: can this instance serve traffic (database answers at the schema it needs, models directory readable)?"""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ OK = "ok"
 class DatabaseProbe(Protocol):
     def ping(self) -> None:
         """Raise StorageUnavailable when the database does not answer."""
+
+    def schema_problem(self) -> str | None:
+        """None when the schema serves this code (at or past its head), else why; may raise StorageUnavailable."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,10 @@ class ReadinessService:
         self._models = models
 
     def check(self) -> Readiness:
-        return Readiness(checks={"database": self._check_database(), "models": self._check_models()})
+        database = self._check_database()
+        return Readiness(
+            checks={"database": database, "schema": self._check_schema(database), "models": self._check_models()}
+        )
 
     def _check_database(self) -> str:
         try:
@@ -39,6 +45,15 @@ class ReadinessService:
         except StorageUnavailable as exc:
             return f"unavailable: {exc}"
         return OK
+
+    def _check_schema(self, database: str) -> str:
+        if database != OK:
+            return "unknown: the database is unavailable"
+        try:
+            problem = self._database.schema_problem()
+        except StorageUnavailable as exc:
+            return f"unavailable: {exc}"
+        return problem or OK
 
     def _check_models(self) -> str:
         try:

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.engines import on_every_engine
+
+pytestmark = on_every_engine
+
 
 def test_health_is_ok(client: TestClient) -> None:
     response = client.get("/health")
@@ -18,7 +22,7 @@ def test_ready_when_database_answers_and_models_dir_is_readable(client: TestClie
     response = client.get("/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "models": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "schema": "ok", "models": "ok"}}
 
 
 def test_ready_is_503_when_models_dir_is_missing_while_health_stays_200(client: TestClient, models_dir: Path) -> None:
@@ -29,7 +33,7 @@ def test_ready_is_503_when_models_dir_is_missing_while_health_stays_200(client: 
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "models": "models directory does not exist"},
+        "checks": {"database": "ok", "schema": "ok", "models": "models directory does not exist"},
     }
     assert client.get("/health").status_code == 200
 

@@ -73,7 +73,8 @@ def test_health_status_becomes_healthy(hardened: Container) -> None:
 def test_ready_lists_models_and_serves_tasks_under_hardening(hardened: Container) -> None:
     base_url = hardened.base_url
 
-    assert httpx.get(f"{base_url}/ready").json() == {"status": "ready", "checks": {"database": "ok", "models": "ok"}}
+    ready = httpx.get(f"{base_url}/ready").json()
+    assert ready == {"status": "ready", "checks": {"database": "ok", "schema": "ok", "models": "ok"}}
     assert [item["name"] for item in httpx.get(f"{base_url}/models").json()["items"]] == ["weights.bin"]
     detail = httpx.get(f"{base_url}/models/weights.bin").json()
     assert detail["sha256"] == hashlib.sha256(b"model weights").hexdigest()

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from service.db import create_db_engine, create_schema
+from service.db import create_db_engine
 from service.main import create_app
 from service.observability.metrics import Metrics
+from service.schema import upgrade_to_head
 from service.settings import Settings
 from tests.observability.scrape import label_values, samples, value
 
@@ -122,8 +123,8 @@ def test_one_process_reports_its_process_and_python_metrics(client: TestClient) 
 
 
 def test_pool_gauges_follow_connections_checked_out_and_back(settings: Settings) -> None:
+    upgrade_to_head(settings)  # the database file and its schema
     engine = create_db_engine(settings.model_copy(update={"threadpool_size": 3}))
-    create_schema(engine)
     metrics = Metrics(version="test", revision="test", multiprocess_dir=None)
 
     assert metrics.pool.watch(engine)

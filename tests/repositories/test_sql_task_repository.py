@@ -1,28 +1,31 @@
-"""SqlTaskRepository against a real SQLite file."""
+"""SqlTaskRepository against a real SQLite file and a real PostgreSQL: the same tests, the same results."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError, IntegrityError
 
-from service.db import create_db_engine, create_schema
+from service.db import create_db_engine
 from service.domain.errors import StorageUnavailable
 from service.domain.tasks import TaskPriority, TaskStatus
 from service.repositories.tasks import SqlTaskRepository
+from service.schema import upgrade_to_head
 from service.settings import Settings
+from tests.engines import on_every_engine
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
+    upgrade_to_head(settings)  # PostgreSQL's test database is at head already: a no-op there
     engine = create_db_engine(settings)
-    create_schema(engine)
     yield engine
     engine.dispose()
 
@@ -36,14 +39,13 @@ def new_task(title: str = "t", **fields: Any) -> dict[str, Any]:
     return {"title": title, "created_at": T0, "updated_at": T0, **fields}
 
 
-def test_schema_creation_makes_the_database_directory(settings: Settings, tmp_path: Path) -> None:
-    engine = create_db_engine(settings)
-
-    create_schema(engine)
-    create_schema(engine)  # idempotent
+def test_sqlite_migration_makes_the_database_directory_and_is_idempotent(settings: Settings, tmp_path: Path) -> None:
+    first = upgrade_to_head(settings)
+    second = upgrade_to_head(settings)
 
     assert (tmp_path / "data" / "tasks.db").is_file()
-    engine.dispose()
+    assert first == (None, "0002")
+    assert second == ("0002", "0002")
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(engine: Engine) -> None:
@@ -53,6 +55,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(engine: Engine) -> None:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
 
 
+@on_every_engine
 def test_add_then_get_round_trips_with_aware_utc_timestamps(repository: SqlTaskRepository) -> None:
     added = repository.add(new_task(priority=TaskPriority.high))
 
@@ -65,10 +68,12 @@ def test_add_then_get_round_trips_with_aware_utc_timestamps(repository: SqlTaskR
     assert fetched.created_at.tzinfo is not None
 
 
+@on_every_engine
 def test_get_missing_returns_none(repository: SqlTaskRepository) -> None:
     assert repository.get(1) is None
 
 
+@on_every_engine
 def test_list_orders_by_id_filters_and_counts(repository: SqlTaskRepository) -> None:
     for status in (TaskStatus.done, TaskStatus.todo, TaskStatus.done, TaskStatus.done):
         repository.add(new_task(status=status))
@@ -79,6 +84,7 @@ def test_list_orders_by_id_filters_and_counts(repository: SqlTaskRepository) -> 
     assert total == 3
 
 
+@on_every_engine
 def test_update_applies_changes_and_returns_the_row(repository: SqlTaskRepository) -> None:
     added = repository.add(new_task())
     later = datetime(2031, 1, 1, tzinfo=UTC)
@@ -90,10 +96,12 @@ def test_update_applies_changes_and_returns_the_row(repository: SqlTaskRepositor
     assert repository.get(added.id) == updated
 
 
+@on_every_engine
 def test_update_missing_returns_none(repository: SqlTaskRepository) -> None:
     assert repository.update(9, {"title": "x"}) is None
 
 
+@on_every_engine
 def test_delete_reports_whether_a_row_went(repository: SqlTaskRepository) -> None:
     added = repository.add(new_task())
 
@@ -122,3 +130,82 @@ def test_database_directory_gone_while_serving_fails_cleanly_then_recovers(
         "kept",
         "after",
     ]
+
+
+@on_every_engine
+def test_timestamps_given_with_another_offset_come_back_in_utc(repository: SqlTaskRepository) -> None:
+    paris_summer = timezone(timedelta(hours=2))
+    created = datetime(2030, 7, 1, 14, 30, 15, 123456, tzinfo=paris_summer)
+
+    added = repository.add(new_task(created_at=created, updated_at=created))
+    fetched = repository.get(added.id)
+
+    assert fetched is not None
+    for stamp in (added.created_at, fetched.created_at):
+        assert stamp == created
+        assert stamp.utcoffset() == timedelta(0)
+        assert (stamp.hour, stamp.microsecond) == (12, 123456)
+
+
+@on_every_engine
+def test_list_totals_and_order_with_both_filters(repository: SqlTaskRepository) -> None:
+    combos = [(status, priority) for status in TaskStatus for priority in TaskPriority] * 3
+    for index, (status, priority) in enumerate(combos):
+        repository.add(new_task(f"t{index}", status=status, priority=priority))
+
+    page, total = repository.list(limit=2, offset=1, status=TaskStatus.in_progress, priority=TaskPriority.low)
+    everything, count = repository.list(limit=100, offset=0, status=None, priority=None)
+
+    assert total == 3
+    assert [task.title for task in page] == ["t12", "t21"]
+    assert count == len(combos)
+    assert [task.id for task in everything] == sorted(task.id for task in everything)
+
+
+@on_every_engine
+def test_ids_of_deleted_tasks_are_never_reused(repository: SqlTaskRepository) -> None:
+    first, last = repository.add(new_task("a")), repository.add(new_task("b"))
+    repository.delete(last.id)
+
+    assert repository.add(new_task("c")).id == last.id + 1
+    assert first.id < last.id
+
+
+@on_every_engine
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"status": "bogus"},
+        {"priority": "urgent"},
+        {"title": ""},
+        {"title": "x" * 201},
+        {"description": "d" * 2001},
+        {"title": None},
+    ],
+    ids=["status", "priority", "empty-title", "long-title", "long-description", "null-title"],
+)
+def test_database_refuses_rows_the_api_would_refuse_even_written_around_it(
+    engine: Engine, values: dict[str, Any]
+) -> None:
+    row = {"title": "t", "description": None, "status": "todo", "priority": "low", "at": "2030-01-01 00:00:00"}
+    insert = text(
+        "INSERT INTO tasks (title, description, status, priority, created_at, updated_at) "
+        "VALUES (:title, :description, :status, :priority, :at, :at)"
+    )
+
+    with pytest.raises((IntegrityError, DataError)), engine.begin() as connection:
+        connection.execute(insert, row | values)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM tasks")).scalar_one() == 0
+
+
+@on_every_engine
+@pytest.mark.parametrize(("column", "value"), [("status", "bogus"), ("priority", "urgent")])
+def test_enum_check_constraints_are_named_by_the_convention(engine: Engine, column: str, value: str) -> None:
+    insert = text(
+        "INSERT INTO tasks (title, status, priority, created_at, updated_at) VALUES ('t', :status, :priority, :at, :at)"
+    )
+    row = {"status": "todo", "priority": "low", "at": "2030-01-01 00:00:00", column: value}
+
+    with pytest.raises(IntegrityError, match=f"ck_tasks_{column}"), engine.begin() as connection:
+        connection.execute(insert, row)

@@ -56,7 +56,7 @@ BAD_VALUES = [
     ("MAX_BODY_BYTES", "10", "error: invalid configuration: MAX_BODY_BYTES: Input should be greater than or equal"),
     ("MAX_BODY_BYTES", "64KiB", "error: invalid configuration: MAX_BODY_BYTES: Input should be a valid integer"),
     ("DATABASE_URL", "mysql://db/tasks", "error: invalid configuration: DATABASE_URL: unsupported scheme 'mysql'"),
-    ("DATABASE_URL", "postgresql+psycopg://u:p@db/tasks", "error: invalid configuration: DATABASE_URL: unsupported"),
+    ("DATABASE_URL", "postgresql+asyncpg://u:p@db/tasks", "error: invalid configuration: DATABASE_URL: unsupported"),
     ("DATABASE_URL", "not a url", "error: invalid configuration: DATABASE_URL: not a database URL"),
     ("DATABASE_URL", "sqlite://", "error: invalid configuration: DATABASE_URL: an in-memory SQLite database"),
     ("DATABASE_URL", "sqlite:///:memory:", "error: invalid configuration: DATABASE_URL: an in-memory SQLite database"),
@@ -189,7 +189,7 @@ def test_missing_models_directory_serves_with_ready_503_naming_it(start_server: 
     assert ready.status_code == 503
     assert ready.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "models": "models directory does not exist"},
+        "checks": {"database": "ok", "schema": "ok", "models": "models directory does not exist"},
     }
     assert listing.status_code == 503
     assert listing.json() == {"detail": "models directory does not exist"}

@@ -1,0 +1,1 @@
+"""One module per schema revision. A revision imports alembic and sqlalchemy only, never the service."""
