@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service.api.auth import REQUIRE_TASKS_READ, REQUIRE_TASKS_WRITE
 from service.api.dependencies import TaskServiceDep
 from service.api.schemas import error_responses
 from service.domain.tasks import TaskCreate, TaskPage, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
@@ -27,6 +28,7 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Task id")]
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(503),
     summary="Create a task",
+    dependencies=[REQUIRE_TASKS_WRITE],
 )
 async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Response) -> TaskPublic:
     task = await run_in_threadpool(tasks.create, data)
@@ -34,7 +36,7 @@ async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Respons
     return task
 
 
-@router.get("", responses=error_responses(503), summary="List tasks, oldest first")
+@router.get("", responses=error_responses(503), summary="List tasks, oldest first", dependencies=[REQUIRE_TASKS_READ])
 async def list_tasks(
     tasks: TaskServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -45,12 +47,19 @@ async def list_tasks(
     return await run_in_threadpool(tasks.list, limit=limit, offset=offset, status=status, priority=priority)
 
 
-@router.get("/{task_id}", responses=error_responses(404, 503), summary="Get one task")
+@router.get(
+    "/{task_id}", responses=error_responses(404, 503), summary="Get one task", dependencies=[REQUIRE_TASKS_READ]
+)
 async def get_task(task_id: TaskId, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.get, task_id)
 
 
-@router.patch("/{task_id}", responses=error_responses(404, 503), summary="Change some fields of a task")
+@router.patch(
+    "/{task_id}",
+    responses=error_responses(404, 503),
+    summary="Change some fields of a task",
+    dependencies=[REQUIRE_TASKS_WRITE],
+)
 async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.update, task_id, data)
 
@@ -61,6 +70,7 @@ async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) 
     response_class=Response,
     responses=error_responses(404, 503),
     summary="Delete a task",
+    dependencies=[REQUIRE_TASKS_WRITE],
 )
 async def delete_task(task_id: TaskId, tasks: TaskServiceDep) -> None:
     await run_in_threadpool(tasks.delete, task_id)
