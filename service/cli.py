@@ -24,7 +24,7 @@ def main() -> None:
 
     from service.log import configure_logging  # noqa: PLC0415
     from service.main import create_app  # noqa: PLC0415
-    from service.protocol import HeadLimits, protocol_factory  # noqa: PLC0415
+    from service.protocol import ProtocolLimits, protocol_factory  # noqa: PLC0415
 
     configure_logging(level=settings.log_level, log_format=settings.log_format)
     # Several workers need an import string so each process builds its own app.
@@ -38,6 +38,6 @@ def main() -> None:
         access_log=False,  # RequestContextMiddleware logs one access event per request
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
-        # httptools with limits on the request head (size, fields, time): service/protocol.py.
-        http=protocol_factory(HeadLimits.from_settings(settings)),
+        # httptools with limits on the request head (size, fields, time) and body time: service/protocol.py.
+        http=protocol_factory(ProtocolLimits.from_settings(settings)),
     )

@@ -1,15 +1,18 @@
-"""HTTP/1.1 protocol for uvicorn: its httptools protocol, plus limits on the request head.
+"""HTTP/1.1 protocol for uvicorn: its httptools protocol, plus limits on the request head and body time.
 
 uvicorn enforces a head size limit with h11 only; with httptools (the fast
 parser we ship) it buffers a header of any size, accepts any number of headers
-and waits forever for a head that never ends. This subclass adds, while the
-head is parsed and before anything is buffered beyond the limit:
+and waits forever for a head or a body that never ends. This subclass adds,
+while the head is parsed and before anything is buffered beyond the limit:
 
 - MAX_HEADER_BYTES: request line + headers; over it, 431 and the connection closes;
 - MAX_HEADERS: header fields; over it, 431 and close;
 - HEADER_TIMEOUT: a head not complete this long after the connection opened
   (or after its first byte, on a kept-alive connection) gets 408 and is
-  closed; a connection that sent nothing is closed silently.
+  closed; a connection that sent nothing is closed silently;
+- BODY_TIMEOUT: a body not complete this long after its head gets 408 and
+  close (unless the application already answered), so slow uploads cannot
+  hold the MAX_CONCURRENT_REQUESTS slots for ever.
 
 These answers leave before any ASGI application runs, so they are written
 here, as JSON with a "detail" like every other error; uvicorn's plain-text 400
@@ -44,17 +47,21 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class HeadLimits:
-    """Defaults are the settings' defaults (tests/protocol checks they agree)."""
+class ProtocolLimits:
+    """Defaults are the settings' defaults (tests/robustness/test_head_limits.py checks they agree)."""
 
-    max_bytes: int = 16 * 1024
+    max_head_bytes: int = 16 * 1024
     max_headers: int = 100
-    timeout: float = 10.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> HeadLimits:
+    def from_settings(cls, settings: Settings) -> ProtocolLimits:
         return cls(
-            max_bytes=settings.max_header_bytes, max_headers=settings.max_headers, timeout=settings.header_timeout
+            max_head_bytes=settings.max_header_bytes,
+            max_headers=settings.max_headers,
+            header_timeout=settings.header_timeout,
+            body_timeout=settings.body_timeout,
         )
 
 
@@ -63,7 +70,7 @@ class _HeadRefused(Exception):
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """httptools with HeadLimits; plain uvicorn takes it as `--http service.protocol:LimitedHttpToolsProtocol`."""
+    """httptools with ProtocolLimits; plain uvicorn takes it as `--http service.protocol:LimitedHttpToolsProtocol`."""
 
     def __init__(
         self,
@@ -72,7 +79,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
-        limits: HeadLimits = HeadLimits(),
+        limits: ProtocolLimits = ProtocolLimits(),
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits
@@ -81,6 +88,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        # Per request body: set from the end of its head until its last byte.
+        self._awaiting_body = False
+        self._body_timer: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, str] | None = None  # status, detail, reason for the log
 
     # Connection lifecycle
@@ -91,27 +101,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._reading_head:
+        room = self.limits.max_head_bytes - self._head_bytes
+        if not self._reading_head or len(data) <= room:
+            if self._reading_head:
+                self._head_bytes += len(data)
             super().data_received(data)
+        else:
+            # Feed only what the limit allows: if the head ends in there, the
+            # rest is body (or the next request) and goes on as usual.
+            self._head_bytes += room
+            super().data_received(data[:room])
+            if self.transport.is_closing():
+                return
+            if self._reading_head:
+                detail = f"Request line and headers larger than {self.limits.max_head_bytes} bytes"
+                self._refuse(431, detail, "head_too_large")
+                return
+            self.data_received(data[room:])
             return
-        room = self.limits.max_bytes - self._head_bytes
-        if len(data) <= room:
-            self._head_bytes += len(data)
-            super().data_received(data)
-            return
-        # Feed only what the limit allows: if the head ends in there, the rest
-        # is body (or the next request) and goes on as usual.
-        self._head_bytes += room
-        super().data_received(data[:room])
-        if self.transport.is_closing():
-            return
-        if self._reading_head:
-            self._refuse(431, f"Request line and headers larger than {self.limits.max_bytes} bytes", "head_too_large")
-            return
-        self.data_received(data[room:])
+        # A body still to come after this read: it gets BODY_TIMEOUT (one timer
+        # per request with a body; requests without one never start it).
+        if self._awaiting_body and self._body_timer is None and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
 
     # Parser callbacks (called by httptools from inside data_received)
 
@@ -133,9 +148,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._cancel_head_timer()
+        self._awaiting_body = True
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self._awaiting_body = False
+        self._cancel_body_timer()
         super().on_message_complete()
         # What follows on this connection is the next request's head.
         self._reading_head = True
@@ -150,10 +168,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, detail: str, reason: str) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         if self.transport.is_closing():
             return
         client = self.client[0] if self.client else None
-        # A stalled head may be a bad mobile link; an oversized or garbled one is a broken or hostile client.
+        # A stalled request may be a bad mobile link; an oversized or garbled one is a broken or hostile client.
         if status == 408:
             log.info("request_head_refused", status=status, reason=reason, client=client)
         else:
@@ -172,7 +191,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # Header timeout
 
     def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self.limits.timeout, self._head_timed_out)
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -192,10 +211,30 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             log.debug("idle_connection_closed", client=self.client[0] if self.client else None)
             self.transport.close()
             return
-        self._refuse(408, f"Request head not received within {self.limits.timeout:g} s", "head_timeout")
+        self._refuse(408, f"Request head not received within {self.limits.header_timeout:g} s", "head_timeout")
+
+    # Body timeout
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing() or not self._awaiting_body:
+            return
+        if self.cycle is not None and self.cycle.response_complete:
+            # Answered without reading it all (a 401, say); nobody waits for the rest.
+            self.transport.close()
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            return  # an answer is being written; it ends the exchange itself
+        # The application sees the client disconnect (connection_lost) and its task ends.
+        self._refuse(408, f"Request body not received within {self.limits.body_timeout:g} s", "body_timeout")
 
 
-def protocol_factory(limits: HeadLimits) -> type[asyncio.Protocol]:
+def protocol_factory(limits: ProtocolLimits) -> type[asyncio.Protocol]:
     """What to pass as uvicorn's `http=`: the protocol class with `limits` bound.
 
     Typed as a class because that is what uvicorn's signature names; uvicorn

@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     # 16 KiB is h11's default and fits what proxies forward (nginx: 4 x 8 KiB).
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     max_headers: int = Field(default=100, ge=8, le=10_000)
-    # Seconds a connection gets to deliver a complete request head (slowloris).
+    # Seconds a connection gets to deliver a complete request head (slowloris),
+    # and a request its whole body after the head (slow uploads holding slots).
     header_timeout: float = Field(default=10, gt=0, le=300)
+    body_timeout: float = Field(default=30, gt=0, le=3600)
     # Requests in flight per process; beyond it a JSON 503 with Retry-After
     # instead of an unbounded queue. Probes and /metrics are never refused.
     max_concurrent_requests: int = Field(default=256, ge=1, le=100_000)

@@ -10,7 +10,8 @@ from service.settings import InvalidSettings, load_settings
 def test_edge_defaults_are_safe_and_need_nothing() -> None:
     settings = load_settings()
 
-    assert (settings.max_header_bytes, settings.max_headers, settings.header_timeout) == (16384, 100, 10)
+    assert (settings.max_header_bytes, settings.max_headers) == (16384, 100)
+    assert (settings.header_timeout, settings.body_timeout) == (10, 30)
     assert settings.max_concurrent_requests == 256
     assert settings.auth_enabled is False
     assert settings.auth_algorithms == ("RS256", "ES256")
@@ -49,6 +50,7 @@ def test_empty_auth_issuer_means_off(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"CORS_ORIGINS": "https://a.example.com/path"}, "CORS_ORIGINS: 'https://a.example.com/path' is not an origin"),
         ({"MAX_HEADER_BYTES": "100"}, "MAX_HEADER_BYTES: Input should be greater than or equal to 1024"),
         ({"HEADER_TIMEOUT": "0"}, "HEADER_TIMEOUT: Input should be greater than 0"),
+        ({"BODY_TIMEOUT": "soon"}, "BODY_TIMEOUT: Input should be a valid number"),
         ({"MAX_CONCURRENT_REQUESTS": "0"}, "MAX_CONCURRENT_REQUESTS: Input should be greater than or equal to 1"),
     ],
 )

@@ -1,18 +1,21 @@
-"""Bearer authentication at the HTTP edge: the security dependency routes declare, and its OpenAPI description.
+"""Bearer authentication at the HTTP edge: the route class and security dependency routes declare, and OpenAPI.
 
-A route that needs a token declares `dependencies=[REQUIRE_TASKS_READ]` (or
-another permission); a route without one is open, which is all /health, /ready
-and /metrics need. With AUTH_ISSUER unset the dependency lets everything
-through and the OpenAPI document declares no security.
+A router whose routes need a caller uses `route_class=AuthenticatedRoute`, and
+each route declares the permission it needs, `dependencies=[REQUIRE_TASKS_READ]`
+(which also puts the bearer scheme and its scope in /openapi.json). Routes
+elsewhere are open, which is all /health, /ready and /metrics need. With
+AUTH_ISSUER unset both let everything through and the OpenAPI document
+declares no security.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request, Response, Security
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
 from service.api.schemas import ErrorOut
@@ -30,18 +33,54 @@ bearer = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def authorize(
-    request: Request, security_scopes: SecurityScopes, credentials: BearerCredentials
-) -> Principal | None:
-    """The caller, once its token is verified and carries the route's scopes; None with auth off."""
+async def authenticate(request: Request) -> Principal | None:
+    """The caller of this request, its token verified (once per request); None with auth off."""
     guard: AccessGuard | None = request.app.state.access_guard
     if guard is None:
         return None
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    credentials = await bearer(request)
     principal = await guard.authenticate(credentials.credentials if credentials else None)
     # Every later log line of this request (the access event included) names the caller.
     structlog.contextvars.bind_contextvars(subject=principal.subject)
     if principal.client_id is not None:
         structlog.contextvars.bind_contextvars(client_id=principal.client_id)
+    request.state.principal = principal
+    return principal
+
+
+class AuthenticatedRoute(APIRoute):
+    """A route whose caller is authenticated before anything else, its body included.
+
+    FastAPI reads and parses the body before it resolves dependencies, so with
+    the security dependency alone an anonymous request with a broken body
+    would get a 422 (and learn what the endpoint parses) instead of a 401.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated_handler(request: Request) -> Response:
+            await authenticate(request)  # an AuthError goes to the app's exception handlers
+            return await handler(request)
+
+        return authenticated_handler
+
+
+async def authorize(
+    request: Request, security_scopes: SecurityScopes, _credentials: BearerCredentials
+) -> Principal | None:
+    """The caller, if its token carries the route's scopes; None with auth off.
+
+    `_credentials` is read by `authenticate`; declaring it here is what puts the
+    bearer scheme into each operation's OpenAPI security requirement.
+    """
+    principal = await authenticate(request)
+    guard: AccessGuard | None = request.app.state.access_guard
+    if guard is None or principal is None:
+        return None
     guard.authorize(principal, security_scopes.scopes)
     return principal
 

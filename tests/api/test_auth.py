@@ -165,6 +165,16 @@ def test_missing_token_is_401_with_a_bare_challenge(client: TestClient) -> None:
     assert response.json() == {"detail": "Not authenticated: send an access token as Authorization: Bearer <token>"}
 
 
+def test_anonymous_request_with_a_broken_body_is_401_not_422(client: TestClient, issuer: TestIssuer) -> None:
+    json_type = {"Content-Type": "application/json"}
+
+    assert_401(client.post("/tasks", content=b"{not json", headers=json_type), error=None)
+    assert_401(client.patch("/tasks/1", content=b"{not json", headers=json_type), error=None)
+    # An authenticated caller does learn what is wrong with the body.
+    authenticated = client.post("/tasks", content=b"{not json", headers=json_type | bearer(issuer.token()))
+    assert authenticated.status_code == 422
+
+
 def test_other_authorization_schemes_are_401(client: TestClient) -> None:
     assert_401(client.get("/tasks", headers={"Authorization": "Basic dXNlcjpwYXNz"}), error=None)
     assert_401(client.get("/tasks", headers={"Authorization": "Bearer"}), error=None)

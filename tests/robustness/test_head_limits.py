@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.protocol import HeadLimits
+from service.protocol import ProtocolLimits
 from service.settings import Settings
 from tests.live import LiveServer
 from tests.robustness.live import RawExchange, exchange
@@ -131,7 +131,7 @@ def test_an_unparseable_request_gets_json_400_not_plain_text(server: LiveServer)
 
 
 def test_protocol_defaults_are_the_settings_defaults() -> None:
-    assert HeadLimits() == HeadLimits.from_settings(Settings(_env_file=None))
+    assert ProtocolLimits() == ProtocolLimits.from_settings(Settings(_env_file=None))
 
 
 def test_limits_hold_with_several_worker_processes(tmp_path: Path) -> None:

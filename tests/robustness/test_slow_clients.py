@@ -176,7 +176,7 @@ def test_a_head_sent_slowly_but_within_the_timeout_is_served(start_server: Start
     assert reply.startswith(b"HTTP/1.1 200 ")
 
 
-MODEL_BYTES = 256 * 1024**2
+MODEL_BYTES = 256 * 1024**2  # hashing takes longer than HEADER_TIMEOUT=0.1 s
 
 
 @pytest.fixture
@@ -199,37 +199,58 @@ def test_a_request_running_longer_than_the_header_timeout_is_not_cut(
     assert response.json()["size_bytes"] == MODEL_BYTES
 
 
-def test_requests_past_max_concurrent_requests_get_503_while_probes_answer(
-    start_server: StartServer, big_model: Path
-) -> None:
+def slow_upload(port: int, body: bytes) -> socket.socket:
+    """A POST /tasks whose head is complete and whose body is held back: a request in flight until it is sent."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD)
+    head = (
+        f"POST /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    connection.sendall(head.encode() + body[:5])
+    return connection
+
+
+def test_a_body_not_sent_within_body_timeout_gets_408_and_close(workdir: Path) -> None:
+    server = LiveServer(workdir, BODY_TIMEOUT="1").wait_until_healthy()
+    try:
+        with slow_upload(server.port, b'{"title": "never finished"}') as connection:
+            reply = read_until_closed(connection)
+        stored = httpx.get(f"{server.base_url}/tasks").json()["total"]
+    finally:
+        exit_code, output = server.stop()
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(body) == {"detail": "Request body not received within 1 s"}
+    assert stored == 0
+    # The application saw a client that went away: no error, no traceback.
+    assert exit_code == 0
+    assert '"level": "error"' not in output, output
+
+
+def test_requests_past_max_concurrent_requests_get_503_while_probes_answer(start_server: StartServer) -> None:
     server = start_server(MAX_CONCURRENT_REQUESTS="2")
-    slow: list[int] = []
-
-    def hash_model() -> None:
-        slow.append(httpx.get(f"{server.base_url}/models/{big_model.name}", timeout=HANG_GUARD).status_code)
-
-    hashing = [threading.Thread(target=hash_model) for _ in range(2)]
-    for thread in hashing:
-        thread.start()
-    refused: httpx.Response | None = None
-    probes: list[int] = []
+    body = b'{"title": "uploaded slowly"}'
+    uploads = [slow_upload(server.port, body) for _ in range(2)]
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
-        for _ in range(2000):  # bounded; the two hashes take seconds
-            if not any(thread.is_alive() for thread in hashing):
-                break
-            response = client.get("/tasks")
-            if response.status_code == 503:
-                refused = response
-                probes = [client.get(path).status_code for path in ("/health", "/ready")]
+        # The two uploads are in flight once the server has read their heads: wait for that, boundedly.
+        for _ in range(500):
+            refused = client.get("/tasks")
+            if refused.status_code == 503:
                 break
             time.sleep(0.01)
-    for thread in hashing:
-        thread.join(timeout=HANG_GUARD)
+        probes = [client.get(path).status_code for path in ("/health", "/ready")]
+        for upload in uploads:
+            upload.sendall(body[5:])
+        finished = [read_until_closed(upload).split(b" ", 2)[1] for upload in uploads]
+        after = client.get("/tasks")
+    for upload in uploads:
+        upload.close()
 
-    assert refused is not None, "no request was refused while two were in flight"
+    assert refused.status_code == 503
     assert refused.json() == {"detail": "Server busy; retry later"}
     assert refused.headers["retry-after"] == "1"
     assert "x-request-id" in refused.headers
     assert probes == [200, 200]
-    assert slow == [200, 200]
-    assert httpx.get(f"{server.base_url}/tasks").status_code == 200
+    assert finished == [b"201", b"201"]
+    assert after.status_code == 200

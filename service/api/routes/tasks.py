@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service.api.auth import REQUIRE_TASKS_READ, REQUIRE_TASKS_WRITE
+from service.api.auth import REQUIRE_TASKS_READ, REQUIRE_TASKS_WRITE, AuthenticatedRoute
 from service.api.dependencies import TaskServiceDep
 from service.api.schemas import error_responses
 from service.domain.tasks import TaskCreate, TaskPage, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=AuthenticatedRoute)
 
 # SQLite and PostgreSQL integers are 64-bit; larger ids cannot exist.
 MAX_ID = 2**63 - 1
