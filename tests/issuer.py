@@ -82,12 +82,18 @@ class TestIssuer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, *keys: SigningKey) -> None:
+    def __init__(self, *keys: SigningKey, url: str | None = None) -> None:
+        """`url` for an issuer served elsewhere (tokens only); otherwise start() serves it and sets it."""
         self.keys = list(keys) or [new_key()]
+        self.url = url or ""
+        self.jwks_url = f"{self.url}/jwks.json"
         self.jwks_requests = 0
         self.discovery_requests = 0
         self.failing = False  # answer 500 to everything
         self.discovery_issuer: str | None = None  # override the `issuer` the discovery document names
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> TestIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,18 +105,16 @@ class TestIssuer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.jwks_url = f"{self.url}/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> TestIssuer:
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     def __enter__(self) -> TestIssuer:
         return self.start()
