@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from bench import containers, granian_env, report, wrk
+from bench import containers, edge, granian_env, report, wrk
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS, Server, free_port, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         work.models.mkdir()
         prepare_slow_model(work.models / SLOW_MODEL)
         run_http(results, work, bin_dir)
+        with Phase(results, "edge: head limits and auth"):
+            edge.run(results, python=PYTHON, root=work.root, environment=lambda port: service_env(work, port),
+                     interleave=interleaved)  # fmt: skip
         with Phase(results, "start-up (local)"):
             makers: dict[str, Callable[[], Server]] = {"service": lambda: make_service(work, "startup")}
             if bin_dir is not None:

@@ -113,6 +113,7 @@ class JwksCache:
         self.fetch = fetch
         self.clock = clock
         self.fetches = 0  # attempts, for the log and the tests
+        self.generation = 0  # +1 per key set fetched: what was verified against an older one is re-verified
         self._keys: list[Jwk] | None = None
         self._prepared: dict[tuple[str | None, str], PyJWK] = {}
         self._fetched_at: float | None = None
@@ -131,9 +132,14 @@ class JwksCache:
                 if self._keys is None:
                     raise KeysUnavailable(self._last_error, retry_after=self._retry_after())
                 raise InvalidToken(f"key id {kid!r} is not in the issuer's key set")
-        elif self._stale():
-            self._refresh_in_background()
+        else:
+            self.refresh_if_stale()
         return self._prepare(jwk, kid, algorithm)
+
+    def refresh_if_stale(self) -> None:
+        """Start a background refresh when the keys are older than max_age (rate-limited like every fetch)."""
+        if self._stale():
+            self._refresh_in_background()
 
     async def warm_up(self) -> None:
         await self.refresh()
@@ -157,6 +163,7 @@ class JwksCache:
             self._keys = keys
             self._prepared = {}
             self._fetched_at = self.clock()
+            self.generation += 1
             log.info("jwks_fetched", url=self.jwks_url, key_ids=[key.get("kid") for key in keys])
 
     def _fetch_keys(self) -> list[Jwk]:

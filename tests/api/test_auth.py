@@ -256,6 +256,20 @@ def test_algorithm_outside_auth_algorithms_is_401(make_client: MakeClient, issue
     assert_401(client.get("/tasks", headers=bearer(issuer.token(issuer.keys[1]))))
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(make_client: MakeClient, issuer: TestIssuer) -> None:
+    """Verified tokens are remembered (service/auth/tokens.py); never past their exp."""
+    client = make_client(auth_leeway=0)
+    token = issuer.token(exp=int(time.time()) + 2)
+    assert client.get("/tasks", headers=bearer(token)).status_code == 200
+    assert client.get("/tasks", headers=bearer(token)).status_code == 200
+
+    time.sleep(3)
+
+    response = client.get("/tasks", headers=bearer(token))
+    assert_401(response)
+    assert response.json() == {"detail": "The access token expired"}
+
+
 # Keys: rotation, rate limit, an issuer that fails
 
 
