@@ -96,6 +96,7 @@ class Results:
     machine: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    edge_verify_us: dict[str, float] = field(default_factory=dict)  # bench/edge.py: one uncached verification
 
 
 def log(message: str) -> None:
