@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from bench import edge
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS
 
 if TYPE_CHECKING:
@@ -888,6 +889,7 @@ def render(results: Results, *, command: str, started_at: dt.datetime, elapsed: 
         *image_section(results),
         *granian_section(results),
         *postgres_section(results),
+        *edge.section(results),
         *settings_section(results),
     ]
     return "\n".join(lines).rstrip() + "\n"

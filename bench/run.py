@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from bench import bad_config, containers, granian_env, observability, postgres, report, wrk
+from bench import bad_config, containers, edge, granian_env, observability, postgres, report, wrk
 from bench.servers import GRANIAN_SETTINGS, UVICORN_SETTINGS, Server, free_port, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +99,7 @@ class Results:
     machine: dict[str, str] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    edge_verify_us: dict[str, float] = field(default_factory=dict)  # bench/edge.py: one uncached verification
 
 
 def log(message: str) -> None:
@@ -412,23 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Workdir(Path(tmp))
         work.models.mkdir()
         prepare_slow_model(work.models / SLOW_MODEL)
-        run_http(results, work, bin_dir)
-        with Phase(results, "observability cost"):
-            observability.measure(results, work)
-        if not args.no_postgres:
-            postgres.measure(results, work)
-        with Phase(results, "start-up (local)"):
-            makers: dict[str, Callable[[], Server]] = {"service": lambda: make_service(work, "startup")}
-            if bin_dir is not None:
-                granian_bin = bin_dir
-                makers["granian"] = lambda: make_granian(work, granian_bin, "startup-granian")
-            startup_local(results, makers)
-        with Phase(results, "bad setting: time to exit"):
-            results.bad_config = bad_config.measure(results.plan.startup_runs)
-        with Phase(results, "memory"):
-            memory(results, "service", make_service(work, "memory"))
-            if bin_dir is not None:
-                memory(results, "granian", make_granian(work, bin_dir, "memory-granian"))
+        run_local(results, work, bin_dir, postgres_rows=not args.no_postgres)
 
     if not args.no_docker:
         run_docker(results)
@@ -442,6 +427,30 @@ def main(argv: list[str] | None = None) -> int:
     print(report.console_summary(results))
     log(f"wrote {args.output} after {elapsed:.0f} s")
     return 0
+
+
+def run_local(results: Results, work: Workdir, bin_dir: Path | None, *, postgres_rows: bool) -> None:
+    """Every phase that runs servers on this machine (not in containers), in order."""
+    run_http(results, work, bin_dir)
+    with Phase(results, "observability cost"):
+        observability.measure(results, work)
+    if postgres_rows:
+        postgres.measure(results, work)
+    with Phase(results, "edge: head limits and auth"):
+        edge.run(results, python=PYTHON, root=work.root, environment=lambda port: service_env(work, port),
+                 interleave=interleaved)  # fmt: skip
+    with Phase(results, "start-up (local)"):
+        makers: dict[str, Callable[[], Server]] = {"service": lambda: make_service(work, "startup")}
+        if bin_dir is not None:
+            granian_bin = bin_dir
+            makers["granian"] = lambda: make_granian(work, granian_bin, "startup-granian")
+        startup_local(results, makers)
+    with Phase(results, "bad setting: time to exit"):
+        results.bad_config = bad_config.measure(results.plan.startup_runs)
+    with Phase(results, "memory"):
+        memory(results, "service", make_service(work, "memory"))
+        if bin_dir is not None:
+            memory(results, "granian", make_granian(work, bin_dir, "memory-granian"))
 
 
 def run_http(results: Results, work: Workdir, bin_dir: Path | None) -> None:

@@ -22,6 +22,7 @@ class Endpoint:
     method: str
     path: str  # "{id}" becomes a random seeded id per request
     body: str | None = None
+    authorization: str | None = None  # an Authorization header on every request
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def _command(
         env["BENCH_BODY"] = endpoint.body
     else:
         env.pop("BENCH_BODY", None)
+    if endpoint.authorization is not None:
+        env["BENCH_AUTHORIZATION"] = endpoint.authorization
+    else:
+        env.pop("BENCH_AUTHORIZATION", None)
     command = [
         "taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s",
         "--timeout", REQUEST_TIMEOUT, "-s", str(SCRIPT),

@@ -46,6 +46,7 @@ def serve() -> None:
     from service.main import create_app  # noqa: PLC0415
     from service.observability.multiprocess import prepare_shared_metrics_directory  # noqa: PLC0415
     from service.observability.tracing import tracing_request  # noqa: PLC0415
+    from service.protocol import ProtocolLimits, protocol_factory  # noqa: PLC0415
 
     trace_context = tracing_request().enabled
     configure_logging(level=settings.log_level, log_format=settings.log_format, trace_context=trace_context)
@@ -62,4 +63,6 @@ def serve() -> None:
         access_log=False,  # RequestContextMiddleware logs one access event per request
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        # httptools with limits on the request head (size, fields, time) and body time: service/protocol.py.
+        http=protocol_factory(ProtocolLimits.from_settings(settings)),
     )

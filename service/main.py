@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from service.api.auth import document_security
 from service.api.dependencies import Services
 from service.api.errors import register_error_handlers
 from service.api.routes import health, model_files, tasks
 from service.api.routes import metrics as metrics_route
+from service.auth.guard import AccessGuard, scope_names
 from service.db import create_db_engine
 from service.log import configure_logging
 from service.middleware.body_limit import BodySizeLimitMiddleware
+from service.middleware.concurrency_limit import ConcurrencyLimitMiddleware
 from service.middleware.request_context import RequestContextMiddleware
 from service.observability.tracing import tracing_request
 from service.observability.wiring import Observability
@@ -40,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     models = ModelDirectory(settings.models_dir)
     observability = Observability.create(settings, engine)
     database = SqlDatabaseProbe(engine, code_revisions())
+    access_guard = _access_guard(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,9 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # replica; until then /ready says what is pending.
             await anyio.to_thread.run_sync(database.warn_if_schema_pending)
         log.info("startup_complete", database=engine.url.get_backend_name(), models_dir=str(settings.models_dir))
+        # The issuer's keys, fetched in the background so the first request need not wait.
+        key_warm_up = asyncio.create_task(access_guard.warm_up()) if access_guard else None
         try:
             yield
         finally:
+            if key_warm_up is not None:
+                key_warm_up.cancel()
             engine.dispose()
             await observability.stop()
             log.info("shutdown_complete")
@@ -73,9 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model_files=ModelFileService(models),
         readiness=ReadinessService(database, models),
     )
+    app.state.access_guard = access_guard
     register_error_handlers(app)
-    # Added last = outermost: the request context sees (and logs) the 413s too.
+    document_security(app, scope_names(settings) if access_guard else None)
+    # Added last = outermost: the request context sees (and logs) the 413s and 503s too.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimitMiddleware, max_requests=settings.max_concurrent_requests)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, **_cors_options(settings))
     quiet = [metrics_route.METRICS_PATH] if observability.metrics else []
     app.add_middleware(RequestContextMiddleware, observers=observability.observers, quiet_paths=quiet)
     for module in (health, tasks, model_files):
@@ -83,6 +99,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if observability.metrics is not None:
         app.include_router(metrics_route.router(observability.metrics))
     return app
+
+
+def _access_guard(settings: Settings) -> AccessGuard | None:
+    """Bearer-token checks when AUTH_ISSUER is set; None lets every request through (local work)."""
+    if not settings.auth_enabled:
+        return None
+    # Only now: PyJWT and cryptography come with the `auth` extra (startup.py checks it is installed).
+    from service.auth.tokens import build_verifier  # noqa: PLC0415
+
+    return AccessGuard(build_verifier(settings), scopes=scope_names(settings))
+
+
+def _cors_options(settings: Settings) -> dict[str, Any]:
+    # Bearer tokens travel in a header, not cookies: no credentials mode, so
+    # a listed origin can never ride a user's cookies either.
+    return {
+        "allow_origins": list(settings.cors_origins),
+        "allow_credentials": False,
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE"],
+        "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
+        "expose_headers": ["X-Request-ID", "Location", "Retry-After", "WWW-Authenticate"],
+        "max_age": 600,
+    }
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -6,10 +6,11 @@ import os
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["json", "console", "auto"]
@@ -52,6 +53,31 @@ def mask_database_url(url: str) -> str:
         return url
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:{MASK}@{rest[len(userinfo) + 1 :]}"
+
+
+# Signature algorithms a token may use: asymmetric only. HS* would let anyone
+# holding the (public) verification key sign tokens, and `none` signs nothing.
+TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+# Plain http is accepted for an issuer on this machine only (tests, a local IdP):
+# over a network, whoever can alter the JWKS response can mint valid tokens.
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+_ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+
+
+def is_trusted_url(url: str) -> bool:
+    """https://..., or http:// to a loopback host: where signing keys may come from."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return bool(host) and (parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS))
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
 
 
 class InvalidSettings(Exception):
@@ -104,11 +130,91 @@ class Settings(BaseSettings):
     database_pool_recycle: int = Field(default=1800, ge=1, le=86400)
     # Seconds `service migrate` waits for another migration to finish (the lock).
     migrate_lock_timeout: int = Field(default=60, ge=0, le=3600)
+    # --- Edge: protocol limits, load shedding, authentication, CORS -------------
+    # Largest request head (request line + headers, bytes) and most header fields;
+    # over either, 431 at once and the connection closes (service/protocol.py).
+    # 16 KiB is h11's default and fits what proxies forward (nginx: 4 x 8 KiB).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_headers: int = Field(default=100, ge=8, le=10_000)
+    # Seconds a connection gets to deliver a complete request head (slowloris),
+    # and a request its whole body after the head (slow uploads holding slots).
+    header_timeout: float = Field(default=10, gt=0, le=300)
+    body_timeout: float = Field(default=30, gt=0, le=3600)
+    # Requests in flight per process; beyond it a JSON 503 with Retry-After
+    # instead of an unbounded queue. Probes and /metrics are never refused.
+    max_concurrent_requests: int = Field(default=256, ge=1, le=100_000)
+    # Bearer tokens (JWT access tokens) from this OpenID Connect issuer; unset:
+    # no authentication (local work). AUTH_AUDIENCE is then required.
+    auth_issuer: str | None = None
+    auth_audience: str | None = Field(default=None, validate_default=True)
+    # The issuer's key set; by default discovered from its
+    # /.well-known/openid-configuration (jwks_uri).
+    auth_jwks_url: str | None = None
+    auth_algorithms: Annotated[tuple[str, ...], NoDecode] = ("RS256", "ES256")
+    # Seconds of clock skew tolerated on exp and nbf.
+    auth_leeway: int = Field(default=30, ge=0, le=300)
+    # Scope names the issuer grants for each permission.
+    auth_scope_tasks_read: str = Field(default="tasks:read", min_length=1)
+    auth_scope_tasks_write: str = Field(default="tasks:write", min_length=1)
+    auth_scope_models_read: str = Field(default="models:read", min_length=1)
+    # Cached keys older than this are refreshed in the background (served meanwhile).
+    auth_jwks_cache_seconds: int = Field(default=300, ge=10, le=86_400)
+    # At most one key fetch per this many seconds, whatever tokens arrive
+    # (an unknown key id triggers one, rotation needs it, an attacker must not).
+    auth_jwks_min_refresh_seconds: float = Field(default=10, ge=0.1, le=3600)
+    # Per network operation of the discovery and key fetches.
+    auth_http_timeout: float = Field(default=5, gt=0, le=60)
+    # Browser origins allowed to call the API (comma-separated); empty: no CORS.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("auth_issuer", "auth_audience", "auth_jwks_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `AUTH_ISSUER=` (compose's ${AUTH_ISSUER:-}) means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("auth_issuer", "auth_jwks_url")
+    @classmethod
+    def _trusted_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_trusted_url(value):
+            raise ValueError("must be an https:// URL (plain http only for localhost)")
+        return value
+
+    @field_validator("auth_audience")
+    @classmethod
+    def _audience_with_issuer(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("auth_issuer"):
+            raise ValueError("required when AUTH_ISSUER is set (the API's identifier at the issuer)")
+        return value
+
+    @field_validator("auth_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _comma_separated(value)
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        refused = [name for name in value if name not in TOKEN_ALGORITHMS]
+        if refused or not value:
+            choices = ", ".join(TOKEN_ALGORITHMS)
+            raise ValueError(f"{', '.join(refused) or 'nothing'} not allowed; choose from {choices}")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("'*' is not accepted: list the origins (e.g. https://app.example.com)")
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -171,6 +277,10 @@ class Settings(BaseSettings):
     def service_revision(self) -> str:
         """BUILD_REVISION, else "unknown"."""
         return self.build_revision or "unknown"
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth_issuer is not None
 
     @property
     def sqlite_file(self) -> Path | None:

@@ -10,6 +10,7 @@ costs a fraction of a second, not the import of the whole application.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import socket
 import sys
@@ -37,6 +38,15 @@ def check_listen_address(settings: Settings) -> None:
         except OSError as exc:
             variable = "PORT" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "HOST"
             raise InvalidSettings(f"{variable}: cannot listen on {settings.host}:{settings.port}: {exc}") from None
+
+
+def check_auth_extra(settings: Settings) -> None:
+    """Raise InvalidSettings when AUTH_ISSUER is set but PyJWT/cryptography (the `auth` extra) are missing."""
+    if settings.auth_enabled and not all(importlib.util.find_spec(name) for name in ("jwt", "cryptography")):
+        raise InvalidSettings(
+            "AUTH_ISSUER: token verification needs the `auth` extra (PyJWT, cryptography): "
+            "`uv sync --extra auth`, or build the image with --build-arg EXTRAS=auth"
+        )
 
 
 def check_storage(settings: Settings) -> None:
@@ -100,6 +110,7 @@ def load_settings_or_exit(*, listen: bool = False, storage: bool = True) -> Sett
         settings = load_settings()
         if listen:
             check_listen_address(settings)
+        check_auth_extra(settings)
         # Logging before the storage checks: migrating a SQLite file logs events.
         from service.log import configure_logging  # noqa: PLC0415
 

@@ -17,8 +17,8 @@ from tests.test_lock import MUSL_PLATFORMS, REPO_ROOT, musllinux_wheel_check, pa
 EXTRAS = sorted(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
 
 
-def test_the_otel_extra_exists() -> None:
-    assert "otel" in EXTRAS
+def test_the_image_extras_exist() -> None:
+    assert {"otel", "auth"} <= set(EXTRAS)
 
 
 @pytest.mark.parametrize("platform", MUSL_PLATFORMS, ids=lambda platform: platform.split("-")[0])
@@ -35,4 +35,5 @@ def test_every_extra_has_musllinux_wheels(platform: str, tmp_path: Path) -> None
         f"with the extras {EXTRAS}, no binary wheel for {platform}: "
         f"{', '.join(packages_without_wheels(result.stderr)) or '(see uv output)'}\n{result.stderr}"
     )
-    assert "opentelemetry-sdk" in exported.stdout
+    resolved = {line.split("==")[0] for line in result.stdout.splitlines() if "==" in line}
+    assert {"opentelemetry-sdk", "pyjwt", "cryptography"} <= resolved

@@ -4,6 +4,7 @@
 --   BENCH_PATH     request path; "{id}" is replaced per request by a random id in 1..BENCH_ID_MAX
 --   BENCH_ID_MAX   largest id for "{id}" (the seeded tasks)
 --   BENCH_BODY     request body (sent with content-type: application/json)
+--   BENCH_AUTHORIZATION  an Authorization header value sent with every request
 --   BENCH_MIX      "1": rotate through the four benchmarked routes (memory run)
 --   BENCH_STOP_AT  stop this thread after that many responses (0: run for -d)
 -- done() prints one JSON line (prefixed "BENCH_JSON ") that bench/wrk.py parses:
@@ -22,6 +23,10 @@ local counter = 0
 
 wrk.method = method
 wrk.path = path
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization then
+   wrk.headers["Authorization"] = authorization
+end
 if body then
    wrk.body = body
    wrk.headers["Content-Type"] = "application/json"

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from service.auth.errors import AuthError, InsufficientScope, InvalidToken, KeysUnavailable, MissingToken
 from service.domain.errors import (
     DomainError,
     ModelFileNotFound,
@@ -45,6 +46,37 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail or str(exc)}, status_code=status_code, headers=headers)
 
 
+# RFC 6750 section 3: the challenge says what went wrong, never how the token looked.
+_REALM = 'Bearer realm="task-api"'
+
+
+async def _auth_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, KeysUnavailable):
+        log.error("auth_keys_unavailable", reason=exc.reason)
+        return JSONResponse(
+            {"detail": "Token verification temporarily unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, InsufficientScope):
+        log.info("auth_refused", status=403, reason=exc.reason, subject=exc.subject)
+        scope = " ".join(exc.missing)
+        return JSONResponse(
+            {"detail": f"Missing scope: {scope}"},
+            status_code=403,
+            headers={"WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope}"'},
+        )
+    if isinstance(exc, InvalidToken):
+        log.info("auth_refused", status=401, reason=exc.reason)
+        challenge = f'{_REALM}, error="invalid_token", error_description="{exc.description}"'
+        return JSONResponse({"detail": exc.description}, status_code=401, headers={"WWW-Authenticate": challenge})
+    if isinstance(exc, MissingToken):
+        log.info("auth_refused", status=401, reason=exc.reason)
+        detail = "Not authenticated: send an access token as Authorization: Bearer <token>"
+        return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": _REALM})
+    raise exc  # registered for AuthError, whose every kind is handled above
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     # FastAPI answers a JSON syntax error with 422 but a body the parser gives
     # up on otherwise (invalid UTF-8, an integer over Python's 4300 digits:
@@ -75,5 +107,6 @@ def _unprocessable(errors: Any) -> Response:
 def register_error_handlers(app: FastAPI) -> None:
     for error in _RESPONSES:
         app.add_exception_handler(error, _domain_error)
+    app.add_exception_handler(AuthError, _auth_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

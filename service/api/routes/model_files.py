@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from service.api.auth import REQUIRE_MODELS_READ, AuthenticatedRoute
 from service.api.dependencies import ModelFileServiceDep
 from service.api.schemas import error_responses
 from service.domain.model_files import ModelFileDetail, ModelFileList
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(
+    prefix="/models", tags=["models"], dependencies=[REQUIRE_MODELS_READ], route_class=AuthenticatedRoute
+)
 
 
 @router.get("", responses=error_responses(503), summary="List the model files", operation_id="models-list")

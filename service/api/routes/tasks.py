@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service.api.auth import REQUIRE_TASKS_READ, REQUIRE_TASKS_WRITE, AuthenticatedRoute
 from service.api.dependencies import TaskServiceDep
 from service.api.schemas import error_responses
 from service.domain.tasks import TaskCreate, TaskPage, TaskPriority, TaskPublic, TaskStatus, TaskUpdate
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=AuthenticatedRoute)
 
 # operation_id on every route: `<resource>-<action>`, stable whatever the Python
 # function is called, so a client generated from /openapi.json gets readable
@@ -32,6 +33,7 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="Task id")]
     responses=error_responses(413, 503),
     summary="Create a task",
     operation_id="tasks-create",
+    dependencies=[REQUIRE_TASKS_WRITE],
 )
 async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Response) -> TaskPublic:
     task = await run_in_threadpool(tasks.create, data)
@@ -39,7 +41,13 @@ async def create_task(data: TaskCreate, tasks: TaskServiceDep, response: Respons
     return task
 
 
-@router.get("", responses=error_responses(503), summary="List tasks, oldest first", operation_id="tasks-list")
+@router.get(
+    "",
+    responses=error_responses(503),
+    summary="List tasks, oldest first",
+    operation_id="tasks-list",
+    dependencies=[REQUIRE_TASKS_READ],
+)
 async def list_tasks(
     tasks: TaskServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -50,7 +58,13 @@ async def list_tasks(
     return await run_in_threadpool(tasks.list, limit=limit, offset=offset, status=status, priority=priority)
 
 
-@router.get("/{task_id}", responses=error_responses(404, 503), summary="Get one task", operation_id="tasks-get")
+@router.get(
+    "/{task_id}",
+    responses=error_responses(404, 503),
+    summary="Get one task",
+    operation_id="tasks-get",
+    dependencies=[REQUIRE_TASKS_READ],
+)
 async def get_task(task_id: TaskId, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.get, task_id)
 
@@ -60,6 +74,7 @@ async def get_task(task_id: TaskId, tasks: TaskServiceDep) -> TaskPublic:
     responses=error_responses(404, 413, 503),
     summary="Change some fields of a task",
     operation_id="tasks-update",
+    dependencies=[REQUIRE_TASKS_WRITE],
 )
 async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) -> TaskPublic:
     return await run_in_threadpool(tasks.update, task_id, data)
@@ -72,6 +87,7 @@ async def update_task(task_id: TaskId, data: TaskUpdate, tasks: TaskServiceDep) 
     responses=error_responses(404, 503),
     summary="Delete a task",
     operation_id="tasks-delete",
+    dependencies=[REQUIRE_TASKS_WRITE],
 )
 async def delete_task(task_id: TaskId, tasks: TaskServiceDep) -> None:
     await run_in_threadpool(tasks.delete, task_id)
