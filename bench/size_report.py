@@ -7,7 +7,7 @@ Run from the repository root (builds are cached, so a re-run takes seconds):
     uv run python -m bench.size_report --output-dir /tmp/sizes --python-version 3.13
 
 Then the VARIANTS (a target built with build arguments: production with the
-`otel` extra). For each: its base image (from the target's `FROM ... AS <target>` line
+`auth` or the `otel` extra). For each: its base image (from the target's `FROM ... AS <target>` line
 in the Dockerfile), size in decimal MB (bytes / 1e6, `docker image inspect`),
 reduction against `naive`, layer count, the three largest layers and the
 image's own layers (image size minus base image size). The base images'
@@ -43,7 +43,10 @@ TARGETS = ["naive", "slim", "multistage", "alpine", "production", "minimal"]
 REFERENCE = "naive"
 # Images built from a target with build arguments, measured after the lesson's targets:
 # name -> (target, build arguments). The production image with the optional tracing extra.
-VARIANTS = {"production-otel": ("production", {"EXTRAS": "otel"})}
+VARIANTS = {
+    "production-auth": ("production", {"EXTRAS": "auth"}),
+    "production-otel": ("production", {"EXTRAS": "otel"}),
+}
 COMMAND = "uv run python -m bench.size_report"
 
 STANDIN_LABEL = "io.container-bases.standin"
