@@ -10,7 +10,7 @@ import pytest
 
 from service.settings import InvalidSettings, Settings, load_settings
 from service.startup import check_storage
-from tests.live import service_environment
+from tests.live import free_port, service_environment
 
 
 def test_defaults() -> None:
@@ -79,11 +79,15 @@ def test_settings_are_immutable() -> None:
 
 
 def run_service(workdir: Path, **settings: str) -> subprocess.CompletedProcess[str]:
-    """`python -m service` in workdir with only `settings` set, to completion (it is expected to refuse to start)."""
+    """`python -m service` in workdir with only `settings` set, to completion (it is expected to refuse to start).
+
+    PORT is a free port unless given: the port check runs before the storage
+    checks, and the default 8000 may be taken by anything else on the machine.
+    """
     return subprocess.run(
         [sys.executable, "-m", "service"],
         cwd=workdir,
-        env=service_environment(**settings),
+        env=service_environment(**{"PORT": str(free_port()), **settings}),
         capture_output=True,
         text=True,
         timeout=30,
