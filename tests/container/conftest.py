@@ -1,7 +1,8 @@
-"""Container test fixtures: one engine, one build context with canaries, images built once per session."""
+"""Container test fixtures: the engine, a build context with canaries, images built once, compose projects."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.engine import Docker
+from tests.container.engine import ComposeProject, Docker
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TARGETS = ["naive", "slim", "multistage", "alpine", "minimal", "production"]
@@ -47,6 +48,7 @@ def build_context(tmp_path_factory: pytest.TempPathFactory, canary: str) -> Path
         "service/.env": f"TOKEN={canary}\n",
         "models/canary-model.bin": canary,
         "data/tasks.db": canary,
+        "secrets/database_password": canary,
         ".git/config": f"[credential]\n\thelper = {canary}\n",
     }
     for relative, content in planted.items():
@@ -71,3 +73,27 @@ def image(docker: Docker, build_context: Path) -> Iterator[Callable[[str], str]]
     yield build
     for tag in built.values():
         docker.run_cli("rmi", tag, check=False)
+
+
+@pytest.fixture
+def compose_project(
+    docker: Docker, build_context: Path, tmp_path: Path
+) -> Iterator[Callable[[tuple[str, ...], dict[str, str]], ComposeProject]]:
+    """compose_project(files, environment) -> a project on a fresh copy of the repository, removed afterwards.
+
+    Each project has a unique name; teardown runs `down --volumes` and fails if
+    any of its containers, volumes or networks are left.
+    """
+    opened: list[ComposeProject] = []
+
+    def open_project(files: tuple[str, ...], environment: dict[str, str]) -> ComposeProject:
+        directory = tmp_path / f"checkout-{len(opened)}"
+        shutil.copytree(build_context, directory, ignore=LOCAL_STATE, symlinks=True)
+        name = f"task-api-test-{docker.session}-{uuid.uuid4().hex[:6]}"
+        project = ComposeProject(docker, name, directory, files, {**os.environ, **environment})
+        opened.append(project)
+        return project
+
+    yield open_project
+    left = [item for project in opened for item in project.down()]
+    assert left == [], "compose down --volumes left these behind"

@@ -1,4 +1,4 @@
-"""A thin, typed wrapper over the docker CLI for the container tests: build, run, inspect, clean up."""
+"""A thin, typed wrapper over the docker and compose CLIs for the container tests: build, run, inspect, clean up."""
 
 from __future__ import annotations
 
@@ -103,6 +103,53 @@ class Docker:
         volumes = self.run_cli("volume", "ls", "-q", "--filter", f"label={LABEL}={self.session}", check=False)
         for volume in {*self.created_volumes, *volumes.stdout.split()}:
             self.run_cli("volume", "rm", "-f", volume, check=False)
+
+
+@dataclass
+class ComposeProject:
+    """One compose project (a unique -p name) on a copy of the repository, driven through $COMPOSE."""
+
+    docker: Docker
+    name: str
+    directory: Path
+    files: tuple[str, ...]
+    environment: dict[str, str]
+
+    def command(self, *args: str) -> list[str]:
+        """The compose command line for this project ($COMPOSE -p NAME -f ... ARGS)."""
+        compose = os.environ.get("COMPOSE", "docker compose").split()
+        files = [option for file in self.files for option in ("-f", file)]
+        return [*compose, "-p", self.name, *files, *args]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self.command(*args),
+            cwd=self.directory,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise DockerError(f"compose {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        return result
+
+    def containers(self, service: str | None = None) -> list[Container]:
+        """The project's containers (all of them, or one service's), running or not, in replica order."""
+        ids = self.run("ps", "--all", "--quiet", *([service] if service else [])).stdout.split()
+        found = [Container(self.docker, container_id) for container_id in ids]
+        return sorted(found, key=lambda container: container.inspect("{{.Name}}"))
+
+    def down(self) -> list[str]:
+        """`down --volumes`; returns whatever of the project is still there (containers, volumes, networks)."""
+        self.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
+        label = f"label=com.docker.compose.project={self.name}"
+        left = []
+        for listing in (("ps", "--all"), ("volume", "ls"), ("network", "ls")):
+            listed = self.docker.run_cli(*listing, "--quiet", "--filter", label)
+            left += [f"{listing[0]} {item}" for item in listed.stdout.split()]
+        return left
 
 
 @dataclass

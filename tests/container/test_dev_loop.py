@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.container.conftest import LOCAL_STATE
-from tests.container.engine import Docker
-from tests.container.test_compose import ComposeProject
+from tests.container.engine import ComposeProject, Docker
 from tests.live import free_port
 
 pytestmark = pytest.mark.container
@@ -27,23 +22,19 @@ HEALTH_SUMMARY = "Liveness: the process answers HTTP"
 
 
 @pytest.fixture
-def dev_project(docker: Docker, build_context: Path, tmp_path: Path) -> Iterator[ComposeProject]:
-    directory = tmp_path / "checkout"
-    shutil.copytree(build_context, directory, ignore=LOCAL_STATE, symlinks=True)
-    (directory / "models").chmod(0o755)
+def dev_project(
+    docker: Docker, compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject]
+) -> Iterator[ComposeProject]:
+    files = ("compose.yaml", "compose.dev.yaml", "compose.test.yaml")
+    running = compose_project(files, {"API_PORT": str(free_port())})
+    (running.directory / "models").chmod(0o755)
     # Its own image name, so the test never replaces a developer's task-api:dev.
-    (directory / "compose.test.yaml").write_text(f"services:\n  api:\n    image: task-api-test:dev-{docker.session}\n")
-    port = free_port()
-    compose = os.environ.get("COMPOSE", "docker compose").split()
-    name = f"task-api-test-dev-{docker.session}"
-    files = ["-f", "compose.yaml", "-f", "compose.dev.yaml", "-f", "compose.test.yaml"]
-    environment = {**os.environ, "API_PORT": str(port)}
-    running = ComposeProject([*compose, "-p", name, *files], directory, environment, f"http://127.0.0.1:{port}")
-    try:
-        yield running
-    finally:
-        running.run("down", "--volumes", "--remove-orphans", "--timeout", "10", check=False)
-        docker.run_cli("rmi", f"task-api-test:dev-{docker.session}", check=False)
+    (running.directory / "compose.test.yaml").write_text(
+        f"services:\n  api:\n    image: task-api-test:dev-{docker.session}\n"
+    )
+    yield running
+    running.down()  # before the image can go
+    docker.run_cli("rmi", f"task-api-test:dev-{docker.session}", check=False)
 
 
 def wait_for(url: str, wanted: object, timeout: float, watch: subprocess.Popen[str]) -> object:
@@ -74,7 +65,7 @@ def health_summary(openapi: object) -> str | None:
 def test_watch_serves_an_edited_route_without_a_rebuild(dev_project: ComposeProject, docker: Docker) -> None:
     log = (dev_project.directory / "watch.log").open("w")
     watch = subprocess.Popen(
-        [*dev_project.command, "watch"],
+        dev_project.command("watch"),
         cwd=dev_project.directory,
         env=dev_project.environment,
         stdout=log,
@@ -82,7 +73,7 @@ def test_watch_serves_an_edited_route_without_a_rebuild(dev_project: ComposeProj
         text=True,
     )
     try:
-        openapi_url = f"{dev_project.base_url}/openapi.json"
+        openapi_url = f"http://127.0.0.1:{dev_project.environment['API_PORT']}/openapi.json"
         wait_for(openapi_url, lambda answer: health_summary(answer) == HEALTH_SUMMARY, FIRST_ANSWER_SECONDS, watch)
         container_before = dev_project.run("ps", "-q", "api").stdout.strip()
         image_before = docker.run_cli("inspect", "-f", "{{.Image}}", container_before).stdout.strip()

@@ -63,6 +63,17 @@ def test_configuration_validates_against_its_schema(schema: str, files: list[Pat
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_postgres_override_validates_with_its_merge_tag_read_as_plain_yaml(tmp_path: Path) -> None:
+    # `!override` (compose's merge tag: replace, do not append) is no YAML the checker parses.
+    untagged = tmp_path / "compose.postgres.yaml"
+    untagged.write_text((REPOSITORY / "compose.postgres.yaml").read_text().replace(" !override", ""))
+
+    result = tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(untagged))
+
+    assert "!override" in (REPOSITORY / "compose.postgres.yaml").read_text()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  test:\n    runs-on: ubuntu-24.04\n    step:\n      - run: true\n")
