@@ -329,3 +329,10 @@ def _only_fields(value: Manifest, allowed: set[str], where: Path) -> None:
         raise UnsupportedKustomization(
             f"{where}: {', '.join(sorted(unknown))} not implemented by tests/deploy/kustomize.py"
         )
+
+
+if __name__ == "__main__":
+    # `python -m tests.deploy.kustomize DIRECTORY`: what the tests render, to diff with `kubectl kustomize DIRECTORY`.
+    import sys
+
+    yaml.safe_dump_all(render(Path(sys.argv[1])), sys.stdout, sort_keys=False)

@@ -13,6 +13,8 @@ PostgreSQL variant's replicas, migration and Secret in test_postgresql.py.
 
 from __future__ import annotations
 
+import copy
+
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
@@ -370,3 +372,12 @@ def test_sqlite_network_policy_allows_out_only_dns_and_https_for_the_token_issue
     assert all("to" not in rule for rule in egress)  # by port; the destinations are the user's to narrow
     ports = sorted((port["port"], port["protocol"]) for rule in egress for port in rule["ports"])
     assert ports == [(53, "TCP"), (53, "UDP"), (443, "TCP")]
+
+
+def test_strict_validation_would_catch_a_misspelt_field() -> None:
+    # The schema check above is only worth something if it rejects what a cluster would.
+    deployment = copy.deepcopy(only("postgresql", "Deployment"))
+    single_container(pod_spec(deployment))["readinesProbe"] = {"httpGet": {"path": "/ready", "port": "http"}}
+
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, LATEST_KUBERNETES_VERSION, strict=True)
