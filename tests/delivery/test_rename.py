@@ -66,8 +66,11 @@ def test_nothing_that_deploys_keeps_the_old_name(renamed: Path) -> None:
 
 def test_names_and_labels_carry_the_new_name(renamed: Path) -> None:
     compose = yaml.safe_load((renamed / "compose.yaml").read_text())
-    deployment = yaml.safe_load((renamed / "deploy" / "kubernetes" / "deployment.yaml").read_text())
+    kubernetes = renamed / "deploy" / "kubernetes"
+    deployment = yaml.safe_load((kubernetes / "base" / "deployment.yaml").read_text())
+    migrate_job = yaml.safe_load((kubernetes / "postgresql" / "migrate" / "job.yaml").read_text())
     cloud_run = yaml.safe_load((renamed / "deploy" / "cloud-run" / "service.yaml").read_text())
+    cloud_run_job = yaml.safe_load((renamed / "deploy" / "cloud-run" / "migrate-job.yaml").read_text())
     dockerfile = (renamed / "docker" / "Dockerfile").read_text()
 
     assert project_name(renamed) == NEW_NAME
@@ -75,7 +78,10 @@ def test_names_and_labels_carry_the_new_name(renamed: Path) -> None:
     assert compose["services"]["api"]["image"] == f"{NEW_NAME}:latest"
     assert deployment["metadata"]["name"] == NEW_NAME
     assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == NEW_NAME
+    assert migrate_job["metadata"]["name"] == f"{NEW_NAME}-migrate"
+    assert migrate_job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] == f"{NEW_NAME}-migrate"
     assert cloud_run["metadata"]["name"] == NEW_NAME
+    assert cloud_run_job["metadata"]["name"] == f"{NEW_NAME}-migrate"
     assert f'org.opencontainers.image.title="{NEW_NAME}"' in dockerfile
     assert (renamed / "service" / "__init__.py").exists()  # the Python package keeps its name
 

@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
 import pytest
 
 from service.settings import load_settings
-from tests.deploy.test_manifests import (
+from tests.deploy.manifests import (
+    CLOUD_RUN_POSTGRESQL_SERVICE,
     CLOUD_RUN_SERVICE,
+    PASSWORD_FILE,
+    SERVING,
     Manifest,
-    _env,
-    _load_documents,
-    _mapping,
-    _only,
-    _pod_spec,
-    _single_container,
+    env,
+    load_documents,
+    mapping,
+    only,
+    pod_spec,
+    single_container,
 )
 
 
-def kubernetes_container() -> Manifest:
-    return _single_container(_pod_spec(_only("Deployment")))
+def kubernetes_container(variant: str) -> Manifest:
+    return single_container(pod_spec(only(variant, "Deployment")))
 
 
-def cloud_run_container() -> Manifest:
-    [service] = _load_documents(CLOUD_RUN_SERVICE)
-    return _single_container(_mapping(service["spec"]["template"]["spec"]))
+def cloud_run_container(path: Path) -> Manifest:
+    [service] = load_documents(path)
+    return single_container(mapping(service["spec"]["template"]["spec"]))
 
 
-EXAMPLES = {"kubernetes": kubernetes_container, "cloud-run": cloud_run_container}
+EXAMPLES: dict[str, Callable[[], Manifest]] = {
+    **{f"kubernetes-{variant}": partial(kubernetes_container, variant) for variant in SERVING},
+    "cloud-run": partial(cloud_run_container, CLOUD_RUN_SERVICE),
+    "cloud-run-postgresql": partial(cloud_run_container, CLOUD_RUN_POSTGRESQL_SERVICE),
+}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_the_example_turns_auth_on_with_settings_the_service_accepts(
-    example: str, monkeypatch: pytest.MonkeyPatch
+    example: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name, value in _env(EXAMPLES[example]()).items():
+    values = env(EXAMPLES[example]())
+    for name, value in values.items():
         monkeypatch.setenv(name, value)
+    if "SECRETS_DIR" in values:
+        # The PostgreSQL examples mount the password there; tmp_path stands in for the volume.
+        (tmp_path / PASSWORD_FILE).write_text("secret")
+        monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
 
     settings = load_settings()  # as the container reads them; invalid values raise
 

@@ -1,6 +1,6 @@
 """Metrics scraping in the Kubernetes manifests: the pod's prometheus.io annotations and a ServiceMonitor example.
 
-The ServiceMonitor is a Prometheus Operator custom resource: outside the default
+The ServiceMonitor is a Prometheus Operator custom resource: outside every
 kustomization (a cluster without the CRD would reject `kubectl apply -k`) and
 outside the Kubernetes schemas, so it is checked field by field here.
 """
@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
+import pytest
 
-from tests.deploy.test_manifests import APP_PORT, KUBERNETES_DIR, Manifest, _load_documents, _only
+from tests.deploy.manifests import APP_PORT, KUBERNETES_DIR, SERVING, Manifest, load_documents, only, rendered
 
 SERVICE_MONITOR = KUBERNETES_DIR / "monitoring" / "servicemonitor.yaml"
 METRICS_PATH = "/metrics"
 
 
 def _service_monitor() -> Manifest:
-    [monitor] = _load_documents(SERVICE_MONITOR)
+    [monitor] = load_documents(SERVICE_MONITOR)
     return monitor
 
 
-def test_pod_template_carries_the_scrape_annotations_for_the_metrics_port() -> None:
-    deployment = _only("Deployment")
+@pytest.mark.parametrize("variant", SERVING)
+def test_pod_template_carries_the_scrape_annotations_for_the_metrics_port(variant: str) -> None:
+    deployment = only(variant, "Deployment")
     annotations: dict[str, Any] = deployment["spec"]["template"]["metadata"]["annotations"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
 
@@ -33,9 +34,10 @@ def test_pod_template_carries_the_scrape_annotations_for_the_metrics_port() -> N
     assert str(APP_PORT) in {str(port["containerPort"]) for port in container["ports"]}
 
 
-def test_service_monitor_scrapes_metrics_through_the_services_named_port() -> None:
+@pytest.mark.parametrize("variant", SERVING)
+def test_service_monitor_scrapes_metrics_through_the_services_named_port(variant: str) -> None:
     monitor = _service_monitor()
-    service = _only("Service")
+    service = only(variant, "Service")
 
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["kind"] == "ServiceMonitor"
@@ -47,8 +49,7 @@ def test_service_monitor_scrapes_metrics_through_the_services_named_port() -> No
     assert int(endpoint["scrapeTimeout"].removesuffix("s")) < int(endpoint["interval"].removesuffix("s"))
 
 
-def test_service_monitor_stays_out_of_the_default_kustomization() -> None:
-    kustomization = yaml.safe_load((KUBERNETES_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
-
-    assert not [resource for resource in kustomization["resources"] if "monitoring" in resource]
-    assert SERVICE_MONITOR.parent != KUBERNETES_DIR  # the manifest tests' glob (and strict schemas) skip it
+@pytest.mark.parametrize("variant", SERVING)
+def test_service_monitor_stays_out_of_every_kustomization(variant: str) -> None:
+    assert "ServiceMonitor" not in {doc["kind"] for doc in rendered(variant)}
+    assert not list((KUBERNETES_DIR / "monitoring").glob("kustomization.yaml"))
