@@ -41,7 +41,7 @@ from tests.robustness.ledger import REQUEST_TIMEOUT, Ledger, State, TaskEntry, c
 PROCESSES = 3
 THREADPOOL_SIZE = 4  # small, so that the connection bound is within reach of the load
 # One worker per process: with WORKERS=2 the bound held as well (18 connections of 24 at most), but the nine
-# interpreters took 50-100 s to start on the shared machine (docs/robustness.md), too much for every CI run.
+# interpreters made the test take 47-102 s on the shared machine (docs/robustness.md): too much for every CI run.
 WORKERS = 1
 CLIENTS = 24
 TASKS_PER_CLIENT = 4
