@@ -27,8 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from service.settings import Settings
+
 AUDIENCE = "task-api"
-ALL_SCOPES = "tasks:read tasks:write models:read"
+# Every scope the service knows by default (AUTH_SCOPE_*), a fork's new resources' too.
+ALL_SCOPES = " ".join(
+    str(field.default) for name, field in Settings.model_fields.items() if name.startswith("auth_scope_")
+)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

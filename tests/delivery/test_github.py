@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from service.settings import Settings
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 GITHUB = REPOSITORY / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
@@ -187,3 +189,118 @@ def test_dependabot_covers_every_ecosystem_grouped_with_a_cooldown() -> None:
     for update in updates:
         assert update["groups"], update["package-ecosystem"]
         assert update["cooldown"]["default-days"] >= 1, update["package-ecosystem"]
+
+
+# ----------------------------------------------------------------- PostgreSQL
+
+CI = GITHUB / "workflows" / "ci.yml"
+
+
+def ci_step(job: str, name: str) -> dict[str, Any]:
+    return next(step for step in jobs(CI)[job]["steps"] if step.get("name") == name)
+
+
+def runs(job: str) -> list[str]:
+    return [step["run"] for step in jobs(CI)[job]["steps"] if "run" in step]
+
+
+def fake_postgresql(bin_dir: Path) -> None:
+    bin_dir.mkdir(parents=True)
+    for name in ("initdb", "pg_ctl", "postgres"):
+        (bin_dir / name).write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {bin_dir.parent.name}'\n")
+        (bin_dir / name).chmod(0o755)
+
+
+def run_binaries_step(tmp_path: Path, root: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The workflow's step as GitHub runs it (bash -e), against `root`, with `sudo` a recording stub."""
+    step = ci_step("tests", "PostgreSQL server binaries on PATH")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    sudo_log = tmp_path / "sudo.log"
+    # The stub "installs" by laying out what Ubuntu's postgresql package would.
+    (stubs / "sudo").write_text(
+        f'#!/bin/sh\necho "$*" >> {sudo_log}\n'
+        f'case "$*" in *"install"*) mkdir -p {root}/16/bin && for b in initdb pg_ctl postgres; do '
+        f'printf "#!/bin/sh\\necho 16\\n" > {root}/16/bin/$b; chmod 755 {root}/16/bin/$b; done;; esac\n'
+    )
+    (stubs / "sudo").chmod(0o755)
+    github_path = tmp_path / "github_path"
+    env = {
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "GITHUB_PATH": str(github_path),
+        **step["env"],
+        "POSTGRESQL_ROOT": str(root),
+    }
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    installed = sudo_log.read_text().splitlines() if sudo_log.exists() else []
+    result.stdout += github_path.read_text() if github_path.exists() else ""
+    return result, installed
+
+
+def test_every_test_job_fails_on_a_skip() -> None:
+    pytest_steps = [step for step in jobs(CI)["tests"]["steps"] if step.get("run", "").startswith("uv run pytest")]
+
+    assert len(pytest_steps) == 2  # the whole suite on 3.12, the suite without containers elsewhere
+    assert all(step["env"]["FAIL_ON_SKIP"] == "1" for step in pytest_steps)
+
+
+def test_the_postgresql_binaries_are_put_on_path_before_the_suite_runs() -> None:
+    names = [step.get("name", step.get("run", step.get("uses"))) for step in jobs(CI)["tests"]["steps"]]
+    binaries = names.index("PostgreSQL server binaries on PATH")
+    first_suite = min(index for index, step in enumerate(jobs(CI)["tests"]["steps"]) if "pytest" in step.get("run", ""))
+
+    assert "if" not in ci_step("tests", "PostgreSQL server binaries on PATH")  # every matrix entry
+    assert binaries < first_suite
+    assert ci_step("tests", "PostgreSQL server binaries on PATH")["env"]["POSTGRESQL_ROOT"] == "/usr/lib/postgresql"
+
+
+def test_the_binaries_step_puts_the_newest_installed_major_on_path(tmp_path: Path) -> None:
+    root = tmp_path / "postgresql"
+    fake_postgresql(root / "9" / "bin")
+    fake_postgresql(root / "16" / "bin")  # sorted as versions: 16 is newer than 9
+
+    result, sudo = run_binaries_step(tmp_path, root)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == str(root / "16" / "bin")
+    assert sudo == []  # nothing installed when the runner image has it
+
+
+def test_the_binaries_step_installs_postgresql_when_the_image_lacks_it(tmp_path: Path) -> None:
+    result, sudo = run_binaries_step(tmp_path, tmp_path / "postgresql")
+
+    assert result.returncode == 0, result.stderr
+    assert any("apt-get install" in call and call.endswith(" postgresql") for call in sudo)
+    assert result.stdout.splitlines()[-1] == str(tmp_path / "postgresql" / "16" / "bin")
+
+
+def test_the_binaries_step_fails_when_a_server_binary_is_missing(tmp_path: Path) -> None:
+    root = tmp_path / "postgresql"
+    fake_postgresql(root / "16" / "bin")
+    (root / "16" / "bin" / "pg_ctl").unlink()
+
+    result, _ = run_binaries_step(tmp_path, root)
+
+    assert result.returncode != 0
+
+
+def test_the_migrate_job_migrates_a_health_checked_postgresql_twice_then_checks_it() -> None:
+    job = jobs(CI)["migrate"]
+    postgres = job["services"]["postgres"]
+    settings = Settings(_env_file=None, database_url=job["env"]["DATABASE_URL"])
+    commands = runs("migrate")
+    migrations = [index for index, command in enumerate(commands) if "python -m service migrate" in command]
+
+    assert postgres["image"].startswith("postgres:")
+    assert "--health-cmd" in postgres["options"]
+    assert "pg_isready" in postgres["options"]
+    assert postgres["ports"] == ["127.0.0.1:5432:5432"]  # published on loopback only
+    assert settings.database_url.startswith("postgresql+psycopg://task_api@127.0.0.1:5432/")
+    assert job["env"]["DATABASE_PASSWORD"] == postgres["env"]["POSTGRES_PASSWORD"]
+    assert settings.database_url.endswith("/" + postgres["env"]["POSTGRES_DB"])
+    assert len(migrations) == 2
+    assert "schema_up_to_date" in commands[migrations[1]]  # the second run found nothing to do
+    assert commands[-1] == "uv run alembic check"
+    assert migrations[1] < len(commands) - 1

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from service.schema import ADVISORY_LOCK_KEY
+from service.schema import ADVISORY_LOCK_KEY, code_revisions
 from tests.live import free_port, service_environment
 from tests.postgres import APP_PASSWORD, LocalPostgres
 
-HEAD = "0002"
+HEAD = code_revisions().head  # a fork's newer revisions included
 MIGRATE = (sys.executable, "-m", "service", "migrate")
 BIN = Path(sys.executable).parent
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
+from service.schema import code_revisions
 from service.settings import InvalidSettings, Settings
 from service.startup import check_storage
 
@@ -51,7 +52,7 @@ def test_start_up_stamps_a_0_1_0_file_then_upgrades_it_keeping_every_row(
     check_storage(settings)  # what `uv run service` does before listening
 
     with sqlite3.connect(release_0_1_0_file) as connection:
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(code_revisions().head,)]
         table_sql = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'tasks'").fetchone()[0]
     connection.close()
     assert "AUTOINCREMENT" in table_sql

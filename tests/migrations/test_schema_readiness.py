@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from service.main import create_app
-from service.schema import alembic_config
+from service.schema import alembic_config, code_revisions
 from service.settings import Settings
 from tests.postgres import LocalPostgres
 
@@ -44,7 +44,7 @@ def test_serving_on_an_empty_server_database_runs_no_ddl_and_is_not_ready(
     assert status == 503
     assert checks["database"] == "ok"
     assert checks["schema"] == (
-        "pending migrations: the database has no schema, the code needs 0002; run `service migrate`"
+        f"pending migrations: the database has no schema, the code needs {code_revisions().head}; run `service migrate`"
     )
     with engine.connect() as connection:
         assert inspect(connection).get_table_names() == []
@@ -57,7 +57,9 @@ def test_a_database_behind_the_code_is_not_ready(empty_postgres_settings: Settin
     status, checks = ready(empty_postgres_settings)
 
     assert status == 503
-    assert checks["schema"].startswith("pending migrations: the database is at revision 0001, the code needs 0002")
+    assert checks["schema"].startswith(
+        f"pending migrations: the database is at revision 0001, the code needs {code_revisions().head}"
+    )
 
 
 def test_a_database_a_newer_release_migrated_is_ready(empty_postgres_settings: Settings, engine: Engine) -> None:

@@ -15,7 +15,7 @@ from service.db import create_db_engine
 from service.domain.errors import StorageUnavailable
 from service.domain.tasks import TaskPriority, TaskStatus
 from service.repositories.tasks import SqlTaskRepository
-from service.schema import upgrade_to_head
+from service.schema import code_revisions, upgrade_to_head
 from service.settings import Settings
 from tests.engines import on_every_engine
 
@@ -44,8 +44,9 @@ def test_sqlite_migration_makes_the_database_directory_and_is_idempotent(setting
     second = upgrade_to_head(settings)
 
     assert (tmp_path / "data" / "tasks.db").is_file()
-    assert first == (None, "0002")
-    assert second == ("0002", "0002")
+    head = code_revisions().head
+    assert first == (None, head)
+    assert second == (head, head)
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(engine: Engine) -> None:
