@@ -75,6 +75,15 @@ def image(docker: Docker, build_context: Path) -> Iterator[Callable[[str], str]]
         docker.run_cli("rmi", tag, check=False)
 
 
+@pytest.fixture(scope="session")
+def production_with_auth(docker: Docker, build_context: Path) -> Iterator[str]:
+    """The production image built with the auth extra (token verification), once per session."""
+    tag = f"task-api-test:production-auth-{docker.session}"
+    docker.build(build_context, "production", tag, "EXTRAS=auth", "REVISION=test-revision", "VERSION=0.0.0-test")
+    yield tag
+    docker.run_cli("rmi", tag, check=False)
+
+
 @pytest.fixture
 def compose_project(
     docker: Docker, build_context: Path, tmp_path: Path

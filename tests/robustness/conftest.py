@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # The engine, the canary build context and the once-per-session image builds are shared with tests/container.
-from tests.container.conftest import build_context, canary, docker, image  # noqa: F401
+from tests.container.conftest import build_context, canary, docker, image, production_with_auth  # noqa: F401
 from tests.live import LiveServer
 
 StartServer = Callable[..., LiveServer]

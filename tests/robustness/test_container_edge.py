@@ -12,14 +12,14 @@ import selectors
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import cast
 
 import httpx
 import pytest
 
 from tests.container.engine import Container, Docker
+from tests.container.inside_issuer import ISSUER_URL, MIN_REFRESH_SECONDS, first_answer_with_keys, serve_issuer_inside
 from tests.issuer import AUDIENCE, TestIssuer, bearer
 from tests.robustness.live import exchange
 from tests.robustness.memory import PeakWatch
@@ -37,22 +37,11 @@ COMPOSE_LIMITS = (
 # 75.30 MB on the stand-in bases (2026-12-02, with psycopg and alembic in the runtime; the
 # extra alone adds ~14.6 MB): budget = that + 10%.
 AUTH_PRODUCTION_OWN_LAYERS_BUDGET = 82_800_000
-ISSUER_PORT = 9999  # inside the container
-ISSUER_URL = f"http://127.0.0.1:{ISSUER_PORT}"
-ISSUER_DIRECTORY = "/tmp/issuer"  # noqa: S108 (the container's private tmpfs)
 
 
 @pytest.fixture(scope="module")
 def production(image: Callable[[str], str]) -> str:
     return image("production")
-
-
-@pytest.fixture(scope="module")
-def production_with_auth(docker: Docker, build_context: Path) -> Iterator[str]:
-    tag = f"task-api-test:production-auth-{docker.session}"
-    docker.build(build_context, "production", tag, "EXTRAS=auth", "REVISION=test-revision", "VERSION=0.0.0-test")
-    yield tag
-    docker.run_cli("rmi", tag, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -158,43 +147,20 @@ def test_production_with_the_auth_extra_stays_within_its_size_budget(docker: Doc
     assert own <= AUTH_PRODUCTION_OWN_LAYERS_BUDGET
 
 
-def serve_issuer_inside(container: Container, issuer: TestIssuer) -> None:
-    """The discovery document and JWKS as files, served by the image's own python on the container's loopback."""
-    documents = {
-        ".well-known/openid-configuration": {"issuer": ISSUER_URL, "jwks_uri": f"{ISSUER_URL}/jwks.json"},
-        "jwks.json": {"keys": [key.jwk for key in issuer.keys]},
-    }
-    written = container.python(
-        "import json, os, sys\n"
-        f"for name, document in json.loads({json.dumps(json.dumps(documents))}).items():\n"
-        f"    path = os.path.join({ISSUER_DIRECTORY!r}, name)\n"
-        "    os.makedirs(os.path.dirname(path), exist_ok=True)\n"
-        "    open(path, 'w').write(json.dumps(document))\n"
-    )
-    assert written.returncode == 0, written.stderr
-    container.docker.run_cli(
-        "exec", "-d", container.id,
-        "python", "-m", "http.server", str(ISSUER_PORT), "--bind", "127.0.0.1", "--directory", ISSUER_DIRECTORY,
-    )  # fmt: skip
-
-
 def test_the_auth_image_verifies_tokens_from_an_issuer(docker: Docker, production_with_auth: str) -> None:
     # The keys and tokens are made here; only the public keys go into the container.
     issuer = TestIssuer(url=ISSUER_URL)  # never started here: it only mints the tokens
     container = docker.start(
         production_with_auth, *COMPOSE_LIMITS, "-v", f"{docker.volume()}:/data",
-        "-e", f"AUTH_ISSUER={ISSUER_URL}", "-e", f"AUTH_AUDIENCE={AUDIENCE}", "-e", "AUTH_JWKS_MIN_REFRESH_SECONDS=0.5",
+        "-e", f"AUTH_ISSUER={ISSUER_URL}", "-e", f"AUTH_AUDIENCE={AUDIENCE}",
+        "-e", f"AUTH_JWKS_MIN_REFRESH_SECONDS={MIN_REFRESH_SECONDS}",
     )  # fmt: skip
     base_url = container.wait_for_http()
     serve_issuer_inside(container, issuer)
     reader = bearer(issuer.token(scope="tasks:read"))
     with httpx.Client(base_url=base_url, timeout=10) as client:
         # The warm-up fetch ran before the issuer was up: wait (boundedly) for a refetch to succeed.
-        for _ in range(100):
-            read = client.get("/tasks", headers=reader)
-            if read.status_code != 503:
-                break
-            time.sleep(0.2)
+        read = first_answer_with_keys(client, "/tasks", reader)
         anonymous = client.get("/tasks")
         write_with_read_scope = client.post("/tasks", json={"title": "t"}, headers=reader)
         written = client.post("/tasks", json={"title": "t"}, headers=bearer(issuer.token(scope="tasks:write")))
