@@ -182,12 +182,19 @@ def test_the_override_refuses_to_run_without_an_issuer_and_an_audience(
     compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject],
 ) -> None:
     project = compose_project(FILES, {})
+    env_path = project.directory / ".env"
+    settings = env_path.read_text() if env_path.exists() else ""
+    without_either = project.run("config", "--quiet", check=False)
+    # One missing at a time: with both missing, compose names either one first (its order varies).
+    env_path.write_text(settings + "AUTH_AUDIENCE=task-api\n")
     without_issuer = project.run("config", "--quiet", check=False)
-    with (project.directory / ".env").open("a") as env_file:
-        env_file.write("AUTH_ISSUER=https://login.example.com/realms/example\n")
+    env_path.write_text(settings + "AUTH_ISSUER=https://login.example.com/realms/example\n")
     without_audience = project.run("config", "--quiet", check=False)
+    env_path.write_text(settings)
     local = json.loads(dataclasses.replace(project, files=("compose.yaml",)).run("config", "--format", "json").stdout)
 
+    assert without_either.returncode != 0
+    assert "required variable AUTH_" in without_either.stderr
     assert without_issuer.returncode != 0
     assert "required variable AUTH_ISSUER is missing a value: set AUTH_ISSUER" in without_issuer.stderr
     assert "use compose.yaml alone" in without_issuer.stderr
