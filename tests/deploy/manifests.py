@@ -12,8 +12,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 import yaml
 
+from service.settings import Settings, load_settings
 from tests.deploy.kustomize import render
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
@@ -102,6 +104,17 @@ def env(container: Manifest) -> dict[str, str]:
         assert isinstance(entry["value"], str), f"{entry['name']}: env values must be YAML strings"
         values[entry["name"]] = entry["value"]
     return values
+
+
+def settings_with_mounted_password(
+    container: Manifest, secrets_dir: Path, password: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The settings the container's process loads, with secrets_dir standing in for the mounted password volume."""
+    (secrets_dir / PASSWORD_FILE).write_text(password)
+    for name, value in env(container).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SECRETS_DIR", str(secrets_dir))
+    return load_settings()
 
 
 def effective_security(spec: Manifest, container: Manifest, field: str) -> object:

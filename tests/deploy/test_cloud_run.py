@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import load_settings
 from tests.deploy.manifests import (
     APP_PORT,
     CLOUD_RUN_MIGRATE_JOB,
@@ -29,6 +28,7 @@ from tests.deploy.manifests import (
     mapping,
     mount,
     quantity,
+    settings_with_mounted_password,
     single_container,
     volume,
 )
@@ -175,12 +175,7 @@ def test_the_service_and_the_job_read_the_same_password_file_from_secret_manager
 def test_the_service_accepts_the_postgresql_settings_with_the_mounted_password(
     postgresql_container: Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / PASSWORD_FILE).write_text("from-secret-manager")
-    for name, value in env(postgresql_container).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
-
-    settings = load_settings()
+    settings = settings_with_mounted_password(postgresql_container, tmp_path, "from-secret-manager", monkeypatch)
 
     assert settings.database_backend == "postgresql"
     assert settings.database_password is not None

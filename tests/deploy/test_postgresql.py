@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import load_settings
 from tests.deploy.manifests import (
     APPLICABLE,
     MIGRATE_COMMAND,
@@ -27,6 +26,7 @@ from tests.deploy.manifests import (
     only,
     pod_spec,
     rendered,
+    settings_with_mounted_password,
     single_container,
     volume,
 )
@@ -155,13 +155,7 @@ def test_the_password_is_a_file_from_the_secret_and_never_in_the_environment(
 def test_the_service_reads_the_password_file_the_manifest_mounts(
     container: Manifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The container's settings as it reads them, with tmp_path standing in for the Secret volume.
-    (tmp_path / PASSWORD_FILE).write_text("from-the-secret")
-    for name, value in env(container).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
-
-    settings = load_settings()
+    settings = settings_with_mounted_password(container, tmp_path, "from-the-secret", monkeypatch)
 
     assert settings.database_backend == "postgresql"
     assert settings.database_password is not None
