@@ -57,20 +57,25 @@ class LiveServer:
             "LOG_LEVEL": "warning",  # the access log of thousands of drill requests is noise here
         }
         environment = service_environment(**(defaults | settings))
-        self.process = subprocess.Popen(
-            [part.format(port=self.port) for part in command],
-            cwd=workdir,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # To a file, not a pipe: nobody reads a pipe while a drill runs, and once
+        # its 64 KiB are full the server's next log line blocks its event loop,
+        # so a drill that logs a line per 503 would hang the server it measures.
+        self.log_file = workdir / f"server-{self.port}.log"
+        with self.log_file.open("w") as log:
+            self.process = subprocess.Popen(
+                [part.format(port=self.port) for part in command],
+                cwd=workdir,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def wait_until_healthy(self, timeout: float = 30.0) -> LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.process.communicate()[0]}")
+                raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
                     return self
@@ -96,8 +101,12 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            output, _ = self.process.communicate(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
-        return self.process.returncode, output
+            self.process.wait()
+        return self.process.returncode, self.output()
+
+    def output(self) -> str:
+        """Everything the process printed so far (stdout and stderr, interleaved)."""
+        return self.log_file.read_text()

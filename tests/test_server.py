@@ -43,7 +43,7 @@ def server(entry_point: str, tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         if running.process.poll() is None:
             running.process.kill()
-            running.process.communicate()
+            running.process.wait()
 
 
 def test_serves_the_api_logs_json_and_exits_0_on_sigterm(server: LiveServer, entry_point: str, tmp_path: Path) -> None:
@@ -72,3 +72,24 @@ def test_serves_the_api_logs_json_and_exits_0_on_sigterm(server: LiveServer, ent
     assert not [event for event in events if event.get("logger") == "uvicorn.access"]
     assert any(event["event"] == "startup_complete" for event in events)
     assert any(event["event"] == "shutdown_complete" for event in events)
+
+
+PIPE_CAPACITY = 64 * 1024  # Linux's default pipe buffer
+
+
+def test_a_server_that_logs_more_than_a_pipe_holds_keeps_answering(tmp_path: Path) -> None:
+    # The drills read a server's output only when it stops; had it gone to a
+    # pipe, the first 64 KiB of log lines would block the server's event loop
+    # (it did: a restart drill's 503s, one error line each, stalled /health).
+    (tmp_path / "models").mkdir()
+    server = LiveServer(tmp_path, LOG_LEVEL="info").wait_until_healthy()
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            statuses = {client.get("/health").status_code for _ in range(800)}
+    finally:
+        _, output = server.stop()
+
+    assert statuses == {200}
+    assert len(output.encode()) > PIPE_CAPACITY
+    events = [json.loads(line) for line in output.splitlines()]
+    assert sum(event["event"] == "request" and event["path"] == "/health" for event in events) >= 800

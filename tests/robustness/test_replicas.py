@@ -83,10 +83,10 @@ def replicas(tmp_path: Path) -> Iterator[Replicas]:
             server.process.send_signal(signal.SIGTERM)
     for server in started:
         try:
-            server.process.communicate(timeout=HANG_BOUND)
+            server.process.wait(timeout=HANG_BOUND)
         except subprocess.TimeoutExpired:
             server.process.kill()
-            server.process.communicate()
+            server.process.wait()
 
 
 def database_name(url: str) -> str:
