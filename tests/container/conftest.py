@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.engine import ComposeProject, Docker
+from tests.container.engine import ComposeProject, Docker, OpenComposeProject
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TARGETS = ["naive", "slim", "multistage", "alpine", "minimal", "production"]
@@ -85,24 +85,36 @@ def production_with_auth(docker: Docker, build_context: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def compose_project(
-    docker: Docker, build_context: Path, tmp_path: Path
-) -> Iterator[Callable[[tuple[str, ...], dict[str, str]], ComposeProject]]:
+def compose_project(docker: Docker, build_context: Path, tmp_path: Path) -> Iterator[OpenComposeProject]:
     """compose_project(files, environment) -> a project on a fresh copy of the repository, removed afterwards.
 
     Each project has a unique name; teardown runs `down --volumes` and fails if
-    any of its containers, volumes or networks are left.
+    any of its containers, volumes or networks are left. With `builds="label"`,
+    the api service builds `task-api-test:<label>-<session>` (through
+    compose.test.yaml, which must be among `files`) instead of the image name
+    the compose file gives, so a test never replaces a developer's image; that
+    image is removed after `down`.
     """
     opened: list[ComposeProject] = []
+    built: list[str] = []
 
-    def open_project(files: tuple[str, ...], environment: dict[str, str]) -> ComposeProject:
+    def open_project(
+        files: tuple[str, ...], environment: dict[str, str], *, builds: str | None = None
+    ) -> ComposeProject:
         directory = tmp_path / f"checkout-{len(opened)}"
         shutil.copytree(build_context, directory, ignore=LOCAL_STATE, symlinks=True)
         name = f"task-api-test-{docker.session}-{uuid.uuid4().hex[:6]}"
         project = ComposeProject(docker, name, directory, files, {**os.environ, **environment})
         opened.append(project)
+        if builds is not None:
+            assert "compose.test.yaml" in files, "the test image is named in compose.test.yaml"
+            image = f"task-api-test:{builds}-{docker.session}"
+            (directory / "compose.test.yaml").write_text(f"services:\n  api:\n    image: {image}\n")
+            built.append(image)
         return project
 
     yield open_project
     left = [item for project in opened for item in project.down()]
+    for image in built:  # after down: an image in use cannot go
+        docker.run_cli("rmi", image, check=False)
     assert left == [], "compose down --volumes left these behind"

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -207,3 +208,11 @@ class Container:
         pid = self.inspect("{{.State.Pid}}")
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+
+
+class OpenComposeProject(Protocol):
+    """The compose_project fixture: open a project on a fresh copy of the repository."""
+
+    def __call__(
+        self, files: tuple[str, ...], environment: dict[str, str], *, builds: str | None = None
+    ) -> ComposeProject: ...

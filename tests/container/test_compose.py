@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.container.engine import ComposeProject, Docker
+from tests.container.engine import ComposeProject, Docker, OpenComposeProject
 from tests.live import free_port
 
 pytestmark = pytest.mark.container
 
 
 @pytest.fixture
-def project(
-    docker: Docker, compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject]
-) -> Iterator[ComposeProject]:
-    running = compose_project(("compose.yaml", "compose.test.yaml"), {"API_PORT": str(free_port())})
+def project(compose_project: OpenComposeProject) -> ComposeProject:
+    running = compose_project(("compose.yaml", "compose.test.yaml"), {"API_PORT": str(free_port())}, builds="compose")
     (running.directory / "models" / "weights.bin").write_bytes(b"model weights")
     (running.directory / "models").chmod(0o755)
-    # A separate image name so the test never replaces a developer's task-api:latest.
-    (running.directory / "compose.test.yaml").write_text(
-        f"services:\n  api:\n    image: task-api-test:compose-{docker.session}\n"
-    )
-    yield running
-    running.down()  # before the image can go
-    docker.run_cli("rmi", f"task-api-test:compose-{docker.session}", check=False)
+    return running
 
 
 def test_compose_up_is_healthy_hardened_and_keeps_data(project: ComposeProject, docker: Docker) -> None:

@@ -16,13 +16,12 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.container.engine import ComposeProject, Container, Docker
+from tests.container.engine import ComposeProject, Container, Docker, OpenComposeProject
 from tests.container.inside_issuer import ISSUER_URL, MIN_REFRESH_SECONDS, first_answer_with_keys, serve_issuer_inside
 from tests.issuer import AUDIENCE, TestIssuer, bearer
 from tests.live import free_port
@@ -75,9 +74,7 @@ def volumes(container: Container) -> list[str]:
 
 
 @pytest.fixture
-def stack(
-    production_with_auth: str, compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject]
-) -> ComposeProject:
+def stack(production_with_auth: str, compose_project: OpenComposeProject) -> ComposeProject:
     first = free_port_range(REPLICAS)
     project = compose_project((*FILES, "compose.test.yaml"), {"API_PORTS": f"{first}-{first + REPLICAS - 1}"})
     # The session's production image with the auth extra (built once) for both services: the test builds nothing.
@@ -179,7 +176,7 @@ def test_three_replicas_share_postgresql_and_recover_from_a_database_restart(
 
 
 def test_the_override_refuses_to_run_without_an_issuer_and_an_audience(
-    compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject],
+    compose_project: OpenComposeProject,
 ) -> None:
     project = compose_project(FILES, {})
     env_path = project.directory / ".env"

@@ -6,12 +6,11 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.container.engine import ComposeProject, Docker
+from tests.container.engine import ComposeProject, Docker, OpenComposeProject
 from tests.live import free_port
 
 pytestmark = pytest.mark.container
@@ -22,19 +21,11 @@ HEALTH_SUMMARY = "Liveness: the process answers HTTP"
 
 
 @pytest.fixture
-def dev_project(
-    docker: Docker, compose_project: Callable[[tuple[str, ...], dict[str, str]], ComposeProject]
-) -> Iterator[ComposeProject]:
+def dev_project(compose_project: OpenComposeProject) -> ComposeProject:
     files = ("compose.yaml", "compose.dev.yaml", "compose.test.yaml")
-    running = compose_project(files, {"API_PORT": str(free_port())})
+    running = compose_project(files, {"API_PORT": str(free_port())}, builds="dev")
     (running.directory / "models").chmod(0o755)
-    # Its own image name, so the test never replaces a developer's task-api:dev.
-    (running.directory / "compose.test.yaml").write_text(
-        f"services:\n  api:\n    image: task-api-test:dev-{docker.session}\n"
-    )
-    yield running
-    running.down()  # before the image can go
-    docker.run_cli("rmi", f"task-api-test:dev-{docker.session}", check=False)
+    return running
 
 
 def wait_for(url: str, wanted: object, timeout: float, watch: subprocess.Popen[str]) -> object:
