@@ -68,7 +68,6 @@ class LiveServer:
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                text=True,
             )
 
     def wait_until_healthy(self, timeout: float = 30.0) -> LiveServer:
